@@ -1,0 +1,184 @@
+//! The demo issuer's HTTP endpoints: `GET /jwks`, discovery metadata at
+//! `/.well-known/openid-configuration` and
+//! `/.well-known/oauth-authorization-server`, `POST /token`
+//! (client_credentials) and `POST /introspect` (RFC 7662).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+
+use super::{now_secs, IssuerState};
+use crate::util::lock;
+
+pub(super) fn router(state: Arc<IssuerState>) -> Router {
+    Router::new()
+        .route("/jwks", get(jwks))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/token", post(token))
+        .route("/introspect", post(introspect))
+        .with_state(state)
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if !state.available.load(Ordering::SeqCst) {
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "JWKS outage (simulated)",
+        );
+    }
+    let body = lock(&state.keys).jwks();
+    let cache_control = format!("public, max-age={}", state.options.jwks_max_age.as_secs());
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&cache_control).expect("ASCII header value"),
+    );
+    response
+}
+
+async fn metadata(State(state): State<Arc<IssuerState>>) -> Json<Value> {
+    let iss = &state.issuer_url;
+    Json(json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/jwks"),
+        "token_endpoint": format!("{iss}/token"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "scopes_supported": ["openid", "mcp:tools", "mcp:resources", "mcp:prompts"],
+    }))
+}
+
+/// `client_credentials` grant without client authentication (demo only):
+/// form `scope` and `resource` (or `audience`) become the token's claims.
+async fn token(
+    State(state): State<Arc<IssuerState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        );
+    }
+    let Some(audience) = form.get("resource").or_else(|| form.get("audience")) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`resource` is required",
+        );
+    };
+    let scope = form.get("scope").map_or("", String::as_str);
+    let ttl = state.options.token_ttl;
+    let access_token = state.mint_default(audience, scope, ttl);
+    Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl.as_secs(),
+        "scope": scope,
+    }))
+    .into_response()
+}
+
+/// Client credentials from `Authorization: Basic` or, failing that, the form.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<(String, String)> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, encoded) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+        let (id, secret) = decoded.split_once(':')?;
+        return Some((id.to_owned(), secret.to_owned()));
+    }
+    Some((
+        form.get("client_id")?.clone(),
+        form.get("client_secret")?.clone(),
+    ))
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+async fn introspect(
+    State(state): State<Arc<IssuerState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    state.introspections.fetch_add(1, Ordering::SeqCst);
+    let authenticated = client_credentials(&headers, &form).is_some_and(|(id, secret)| {
+        // Evaluate both comparisons: no early exit on the id.
+        let id_ok = constant_time_eq(&id, &state.options.client_id);
+        let secret_ok = constant_time_eq(&secret, &state.options.client_secret);
+        id_ok & secret_ok
+    });
+    if !authenticated {
+        let mut response = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"demo-issuer\""),
+        );
+        return response;
+    }
+    let delay = *lock(&state.introspection_delay);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let Some(token) = form.get("token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`token` is required",
+        );
+    };
+    let claims = lock(&state.opaque).get(token).cloned();
+    let live = claims.filter(|claims| {
+        claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .is_none_or(|exp| exp > now_secs())
+    });
+    let body = match live {
+        Some(Value::Object(mut claims)) => {
+            claims.insert("active".into(), Value::Bool(true));
+            Value::Object(claims)
+        }
+        _ => json!({ "active": false }),
+    };
+    Json(body).into_response()
+}
