@@ -1,0 +1,349 @@
+//! The validated configuration model: what the rest of mcpgate consumes.
+//!
+//! Every value here has already been checked (URLs parsed, durations parsed, references between
+//! routes and issuers resolved, secrets interpolated). Nothing downstream re-validates.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// A secret string (client secret, upstream credential). Its `Debug` never prints the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret's value; call only where it is sent to its destination.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How clients reach the gateway (scheme, host, optional port, no trailing slash).
+    pub public_url: Url,
+    pub listeners: Vec<Listener>,
+    pub admin: Option<Admin>,
+    pub routes: Vec<Route>,
+    pub issuers: Vec<Issuer>,
+    pub limits: Limits,
+    pub logging: Logging,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub bind: SocketAddr,
+    pub tls: Option<ListenerTls>,
+    /// Peers whose `X-Forwarded-*` headers are trusted (exact IPs or CIDR ranges). Empty: trust none.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An IPv4 or IPv6 network in CIDR form (`10.0.0.0/8`, `::1/128`); a bare IP is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            (IpAddr::V6(_), IpAddr::V4(v4)) => self.contains(IpAddr::V6(v4.to_ipv6_mapped())),
+            // A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`.
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => self.contains(IpAddr::V4(v4)),
+                None => false,
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+    /// `10.0.0.0/8`, `2001:db8::/32`, or a bare IP (a /32 or /128); the prefix is range-checked.
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::units::parse_ip_net(s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// At least one. The first is the default; the others are chosen by SNI against their names.
+    pub certificates: Vec<CertificatePair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificatePair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// Normalised absolute path without a trailing slash (or exactly `/`).
+    pub path: String,
+    /// Lower-case host name (without port) this route is bound to, if any.
+    pub host: Option<String>,
+    pub upstream: Upstream,
+    pub auth: RouteAuth,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `http` or `https`; its path replaces the route path.
+    pub url: Url,
+    pub timeouts: UpstreamTimeouts,
+    pub tls: UpstreamTls,
+    /// Extra headers sent upstream (e.g. a static credential); values may come from env/files.
+    pub headers: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    pub connect: Duration,
+    /// Longest wait for the upstream's response headers and between body reads of a non-SSE answer.
+    pub request: Duration,
+    /// Longest silence on an SSE stream before it is cut.
+    pub stream_idle: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(60),
+            stream_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTls {
+    /// PEM bundle of trusted CAs; none → the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate for mTLS toward the upstream.
+    pub client_cert: Option<CertificatePair>,
+    /// SNI / verified name override; default: the URL's host.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RouteAuth {
+    /// `auth: none` — explicitly unauthenticated.
+    None,
+    Required(RouteAuthRequired),
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteAuthRequired {
+    /// Names of trusted issuers (each exists in `Config::issuers`).
+    pub issuers: Vec<String>,
+    /// The route's canonical resource URL (default: public_url + path).
+    pub resource: Url,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        Some(match s {
+            "RS256" => Algorithm::RS256,
+            "RS384" => Algorithm::RS384,
+            "RS512" => Algorithm::RS512,
+            "PS256" => Algorithm::PS256,
+            "PS384" => Algorithm::PS384,
+            "PS512" => Algorithm::PS512,
+            "ES256" => Algorithm::ES256,
+            "ES384" => Algorithm::ES384,
+            "EdDSA" => Algorithm::EdDSA,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    pub name: String,
+    /// Must equal the token's `iss` exactly.
+    pub issuer: String,
+    /// Where the signing keys come from, if this issuer signs JWTs.
+    pub jwks: Option<JwksSource>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+    pub required_claims: Vec<String>,
+    pub audiences: Vec<String>,
+    pub require_at_jwt: bool,
+    pub claims: ClaimNames,
+    pub jwks_refresh: JwksRefresh,
+    pub introspection: Option<Introspection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// Discover `jwks_uri` from `<issuer>/.well-known/openid-configuration` (or RFC 8414).
+    Discovery,
+    Uri(Url),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksRefresh {
+    /// Floor and ceiling applied to the JWKS `Cache-Control: max-age`.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// At most one unknown-`kid` refetch per issuer per this interval.
+    pub unknown_kid_cooldown: Duration,
+    /// How long the last good keys stay usable while the JWKS endpoint is failing.
+    pub stale_window: Duration,
+    /// Per-fetch timeout.
+    pub timeout: Duration,
+}
+
+impl Default for JwksRefresh {
+    fn default() -> Self {
+        JwksRefresh {
+            min_interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(3600),
+            unknown_kid_cooldown: Duration::from_secs(10),
+            stale_window: Duration::from_secs(6 * 3600),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub groups: String,
+    pub email: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            groups: "groups".into(),
+            email: "email".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub endpoint: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub auth_method: ClientAuthMethod,
+    pub cache_ttl: Duration,
+    pub negative_cache_ttl: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted (413 above).
+    pub max_request_body: u64,
+    /// Largest total size of request headers accepted (431 above).
+    pub max_request_headers: usize,
+    /// How long a client may take to send its request headers / each body read.
+    pub client_read_timeout: Duration,
+    /// How long a write to a stalled client may block.
+    pub client_write_timeout: Duration,
+    /// Keep-alive idle time for client connections.
+    pub client_keepalive: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_body: 4 * 1024 * 1024,
+            max_request_headers: 64 * 1024,
+            client_read_timeout: Duration::from_secs(30),
+            client_write_timeout: Duration::from_secs(30),
+            client_keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `mcpgate=debug,info`.
+    pub level: String,
+    /// Emit one access-log line per request.
+    pub access_log: bool,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            format: LogFormat::Text,
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shutdown {
+    /// How long in-flight requests and SSE streams may run after SIGTERM.
+    pub grace_period: Duration,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            grace_period: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Listeners: bind addresses, TLS certificate pairs and trusted proxies.
+
+use std::net::SocketAddr;
+
+use crate::error::key;
+use crate::model::{CertificatePair, Listener, ListenerTls};
+use crate::raw::{RawListener, RawListenerTls, Str};
+use crate::units;
+
+use super::ctx::Ctx;
+
+pub(super) fn listener(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<Listener> {
+    let bind = bind(cx, &key(path, "bind"), &raw.bind);
+    let tls_path = key(path, "tls");
+    let tls = cx.optional(&raw.tls, |cx, t| tls(cx, &tls_path, t));
+    let proxies_path = key(path, "trusted_proxies");
+    let trusted_proxies = cx.optional(&raw.trusted_proxies, |cx, list| {
+        cx.list(&proxies_path, list, |cx, p, s| {
+            cx.parse(p, s, "trusted proxy", |v| {
+                units::parse_ip_net(v).map_err(|e| format!(": {e}"))
+            })
+        })
+    });
+    Some(Listener {
+        bind: bind?,
+        tls: tls?,
+        trusted_proxies: trusted_proxies?.unwrap_or_default(),
+    })
+}
+
+/// A required bind address (`ip:port`, `[v6]:port` or `localhost:port`).
+pub(super) fn bind(cx: &mut Ctx, path: &str, raw: &Option<Str>) -> Option<SocketAddr> {
+    let s = cx.required(path, raw)?;
+    cx.parse(path, s, "socket address", |v| {
+        units::parse_socket_addr(v)
+            .ok_or_else(|| " (use e.g. 0.0.0.0:8443 or [::]:8443)".to_owned())
+    })
+}
+
+/// `{cert, key}` (one pair) or `{certificates: [{cert, key}, ...]}`, not both.
+fn tls(cx: &mut Ctx, path: &str, raw: &RawListenerTls) -> Option<ListenerTls> {
+    let shorthand = raw.cert.is_some() || raw.key.is_some();
+    let certificates = match (&raw.certificates, shorthand) {
+        (Some(_), true) => {
+            return cx.fail(path, "use either `cert`/`key` or `certificates`, not both");
+        }
+        (Some(_), false) => {
+            let list_path = key(path, "certificates");
+            cx.non_empty_list(&list_path, &raw.certificates, |cx, p, pair| {
+                cert_pair(cx, p, ("cert", &pair.cert), ("key", &pair.key))
+            })?
+        }
+        (None, true) => vec![cert_pair(cx, path, ("cert", &raw.cert), ("key", &raw.key))?],
+        (None, false) => return cx.fail(path, "missing `cert` and `key` (or `certificates`)"),
+    };
+    Some(ListenerTls { certificates })
+}
+
+/// A certificate chain and its private key, given as `(key name, value)` under `path`;
+/// both files must be readable.
+pub(super) fn cert_pair(
+    cx: &mut Ctx,
+    path: &str,
+    cert: (&str, &Option<Str>),
+    private_key: (&str, &Option<Str>),
+) -> Option<CertificatePair> {
+    let mut file = |(name, value): (&str, &Option<Str>)| {
+        let p = key(path, name);
+        cx.required(&p, value).and_then(|s| cx.readable_file(&p, s))
+    };
+    let cert = file(cert);
+    let private_key = file(private_key);
+    Some(CertificatePair {
+        cert: cert?,
+        key: private_key?,
+    })
+}

@@ -1,0 +1,167 @@
+//! Raw → model: the top-level document, listeners, admin, limits, logging, shutdown, and the
+//! cross-checks between sections. Routes and issuers have their own modules.
+
+mod ctx;
+mod issuer;
+mod listener;
+mod names;
+mod route;
+
+use std::path::Path;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{key, ConfigErrors};
+use crate::model::{Admin, Config, Limits, LogFormat, Logging, Shutdown};
+use crate::raw::{RawConfig, RawLimits, RawLogging, RawShutdown, Str};
+
+pub(crate) use ctx::Env;
+use ctx::{Ctx, UrlRules, Zero};
+
+pub(crate) fn validate(
+    raw: &RawConfig,
+    base_dir: &Path,
+    env: Env<'_>,
+) -> Result<Config, ConfigErrors> {
+    let mut cx = Ctx::new(base_dir, env);
+    let public_url = cx
+        .required("public_url", &raw.public_url)
+        .and_then(|s| public_url(&mut cx, s));
+    let listeners = cx.non_empty_list("listeners", &raw.listeners, listener::listener);
+    if let Some(listeners) = &listeners {
+        cx.unique(
+            "listener bind address",
+            listeners
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("listeners[{i}].bind"), l.bind)),
+        );
+    }
+    let admin = cx.optional(&raw.admin, |cx, a| {
+        let bind = listener::bind(cx, "admin.bind", &a.bind)?;
+        let clash = listeners.iter().flatten().position(|l| l.bind == bind);
+        if let Some(i) = clash {
+            return cx.fail("admin.bind", format!("{bind} is also listeners[{i}].bind"));
+        }
+        Some(Admin { bind })
+    });
+    let routes = route::routes(&mut cx, &raw.routes, public_url.as_ref());
+    let issuers = issuer::issuers(&mut cx, &raw.issuers);
+    route::check_issuer_refs(&mut cx, &routes, &issuers);
+    let limits = cx
+        .optional(&raw.limits, limits)
+        .map(Option::unwrap_or_default);
+    let logging = cx
+        .optional(&raw.logging, logging)
+        .map(Option::unwrap_or_default);
+    let shutdown = cx
+        .optional(&raw.shutdown, shutdown)
+        .map(Option::unwrap_or_default);
+
+    if !cx.errors.is_empty() {
+        return Err(ConfigErrors(cx.errors));
+    }
+    let config = (|| {
+        Some(Config {
+            public_url: public_url?,
+            listeners: listeners?,
+            admin: admin?,
+            routes: routes.into_iter().map(|r| r.route).collect::<Option<_>>()?,
+            issuers: issuers
+                .into_iter()
+                .map(|i| i.issuer)
+                .collect::<Option<_>>()?,
+            limits: limits?,
+            logging: logging?,
+            shutdown: shutdown?,
+        })
+    })();
+    // Every failed check reports an error, so this is unreachable; fail closed regardless.
+    config
+        .ok_or_else(|| ConfigErrors::one("", "internal error: validation failed without a reason"))
+}
+
+/// `public_url`: an http(s) origin (scheme, host, optional port), lower-cased by `Url`.
+fn public_url(cx: &mut Ctx, s: &Str) -> Option<Url> {
+    let rules = UrlRules {
+        path: false,
+        query: false,
+    };
+    // Accept (and drop) a trailing slash on a bare origin; `Url` always keeps path `/`.
+    cx.http_url("public_url", s, rules)
+}
+
+fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
+    let d = Limits::default();
+    let p = |k: &str| key("limits", k);
+    let max_request_body = cx.size(
+        &p("max_request_body"),
+        &raw.max_request_body,
+        d.max_request_body,
+    );
+    let max_request_headers = cx
+        .size(
+            &p("max_request_headers"),
+            &raw.max_request_headers,
+            d.max_request_headers as u64,
+        )
+        .and_then(|n| match usize::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => cx.fail(&p("max_request_headers"), "too large"),
+        });
+    let mut timeout = |k: &str, v: &Option<Str>, default: Duration| {
+        cx.duration(&p(k), v, default, Zero::Rejected)
+    };
+    let client_read_timeout = timeout(
+        "client_read_timeout",
+        &raw.client_read_timeout,
+        d.client_read_timeout,
+    );
+    let client_write_timeout = timeout(
+        "client_write_timeout",
+        &raw.client_write_timeout,
+        d.client_write_timeout,
+    );
+    let client_keepalive = timeout(
+        "client_keepalive",
+        &raw.client_keepalive,
+        d.client_keepalive,
+    );
+    Some(Limits {
+        max_request_body: max_request_body?,
+        max_request_headers: max_request_headers?,
+        client_read_timeout: client_read_timeout?,
+        client_write_timeout: client_write_timeout?,
+        client_keepalive: client_keepalive?,
+    })
+}
+
+fn logging(cx: &mut Ctx, raw: &RawLogging) -> Option<Logging> {
+    let d = Logging::default();
+    let format = cx.choice(
+        "logging.format",
+        &raw.format,
+        d.format,
+        &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+    );
+    let level = match &raw.level {
+        None => Some(d.level),
+        Some(s) => cx.non_empty("logging.level", s),
+    };
+    Some(Logging {
+        format: format?,
+        level: level?,
+        access_log: raw.access_log.unwrap_or(d.access_log),
+    })
+}
+
+fn shutdown(cx: &mut Ctx, raw: &RawShutdown) -> Option<Shutdown> {
+    let grace_period = cx.duration(
+        "shutdown.grace_period",
+        &raw.grace_period,
+        Shutdown::default().grace_period,
+        Zero::Allowed,
+    )?;
+    Some(Shutdown { grace_period })
+}
