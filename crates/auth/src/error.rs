@@ -1,0 +1,148 @@
+//! Why a token was refused, in a form the gateway maps to a status code, a metric label and an
+//! RFC 6750 `error_description`. Descriptions are fixed strings: nothing from the token is echoed.
+
+/// The reason a token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthErrorKind {
+    /// Not a well-formed JWT / token (bad base64, bad JSON, duplicate keys, wrong claim types).
+    Malformed,
+    /// `alg` missing, `none`, HMAC, or not in the issuer's allowlist.
+    UnsupportedAlgorithm,
+    /// A header the gateway does not understand and must not ignore (`crit`), or a bad `typ`.
+    UnsupportedHeader,
+    /// No key in the issuer's JWKS matches the token's `kid` (after a refetch).
+    UnknownKey,
+    /// The key named by `kid` cannot verify this `alg`.
+    KeyMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// `iss` is not one of the route's trusted issuers.
+    UntrustedIssuer,
+    /// `aud` does not contain the route's resource URL (or an accepted extra audience).
+    WrongAudience,
+    /// `exp` is in the past (beyond leeway).
+    Expired,
+    /// `nbf` is in the future (beyond leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond leeway).
+    IssuedInFuture,
+    /// A required claim is absent.
+    MissingClaim,
+    /// The introspection endpoint says the token is not active.
+    Inactive,
+    /// The issuer's signing keys cannot be obtained (never fetched, or stale beyond the window).
+    KeysUnavailable,
+    /// The introspection endpoint is down, slow or answering errors.
+    IdpUnavailable,
+}
+
+impl AuthErrorKind {
+    /// A short, stable label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthErrorKind::Malformed => "malformed_token",
+            AuthErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
+            AuthErrorKind::UnsupportedHeader => "unsupported_header",
+            AuthErrorKind::UnknownKey => "unknown_key",
+            AuthErrorKind::KeyMismatch => "key_mismatch",
+            AuthErrorKind::BadSignature => "bad_signature",
+            AuthErrorKind::UntrustedIssuer => "untrusted_issuer",
+            AuthErrorKind::WrongAudience => "wrong_audience",
+            AuthErrorKind::Expired => "expired",
+            AuthErrorKind::NotYetValid => "not_yet_valid",
+            AuthErrorKind::IssuedInFuture => "issued_in_future",
+            AuthErrorKind::MissingClaim => "missing_claim",
+            AuthErrorKind::Inactive => "inactive",
+            AuthErrorKind::KeysUnavailable => "keys_unavailable",
+            AuthErrorKind::IdpUnavailable => "idp_unavailable",
+        }
+    }
+
+    /// A human sentence for `WWW-Authenticate: error_description` and error bodies.
+    pub fn description(self) -> &'static str {
+        match self {
+            AuthErrorKind::Malformed => "the access token is malformed",
+            AuthErrorKind::UnsupportedAlgorithm => "the token's signing algorithm is not accepted",
+            AuthErrorKind::UnsupportedHeader => "the token's header is not accepted",
+            AuthErrorKind::UnknownKey => "the token's signing key is unknown",
+            AuthErrorKind::KeyMismatch => "the token's signing key does not match its algorithm",
+            AuthErrorKind::BadSignature => "the token's signature is invalid",
+            AuthErrorKind::UntrustedIssuer => "the token's issuer is not trusted for this resource",
+            AuthErrorKind::WrongAudience => "the token was not issued for this resource",
+            AuthErrorKind::Expired => "the token has expired",
+            AuthErrorKind::NotYetValid => "the token is not valid yet",
+            AuthErrorKind::IssuedInFuture => "the token was issued in the future",
+            AuthErrorKind::MissingClaim => "the token lacks a required claim",
+            AuthErrorKind::Inactive => "the token is not active",
+            AuthErrorKind::KeysUnavailable => "the issuer's signing keys are unavailable",
+            AuthErrorKind::IdpUnavailable => "the identity provider is unavailable",
+        }
+    }
+
+    /// True when the failure is ours or the IdP's, not the token's: answer 503, never 401.
+    pub fn is_unavailable(self) -> bool {
+        matches!(
+            self,
+            AuthErrorKind::KeysUnavailable | AuthErrorKind::IdpUnavailable
+        )
+    }
+}
+
+/// A refused token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", kind.description())]
+pub struct AuthError {
+    pub kind: AuthErrorKind,
+}
+
+impl From<AuthErrorKind> for AuthError {
+    fn from(kind: AuthErrorKind) -> Self {
+        AuthError { kind }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unavailability_is_a_503() {
+        assert!(AuthErrorKind::KeysUnavailable.is_unavailable());
+        assert!(AuthErrorKind::IdpUnavailable.is_unavailable());
+        assert!(!AuthErrorKind::BadSignature.is_unavailable());
+        assert!(!AuthErrorKind::Inactive.is_unavailable());
+    }
+
+    #[test]
+    fn descriptions_are_safe_inside_a_quoted_header_parameter() {
+        use AuthErrorKind::*;
+        for k in [
+            Malformed,
+            UnsupportedAlgorithm,
+            UnsupportedHeader,
+            UnknownKey,
+            KeyMismatch,
+            BadSignature,
+            UntrustedIssuer,
+            WrongAudience,
+            Expired,
+            NotYetValid,
+            IssuedInFuture,
+            MissingClaim,
+            Inactive,
+            KeysUnavailable,
+            IdpUnavailable,
+        ] {
+            assert!(
+                k.description()
+                    .chars()
+                    .all(|c| c.is_ascii() && c != '"' && c != '\\'),
+                "{k:?}"
+            );
+            assert!(k
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

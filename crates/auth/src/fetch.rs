@@ -1,0 +1,127 @@
+//! Bounded HTTP to the IdP: every call has a timeout and a response-size cap, never follows
+//! redirects (the client is built that way) and parses JSON strictly.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// Largest JWKS or discovery document accepted.
+pub(crate) const MAX_DOCUMENT: usize = 512 * 1024;
+/// Largest introspection answer accepted.
+pub(crate) const MAX_INTROSPECTION: usize = 64 * 1024;
+
+/// A JSON object fetched from the IdP, with its `Cache-Control: max-age` if any.
+pub(crate) struct Fetched {
+    pub body: Map<String, Value>,
+    pub max_age: Option<Duration>,
+}
+
+/// Read at most `cap` bytes of `resp`, failing (not truncating) beyond it.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!("response larger than {cap} bytes"));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading response: {e}"))?
+    {
+        if buf.len() + chunk.len() > cap {
+            return Err(format!("response larger than {cap} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Send `req`, require 200, and parse the body as one strict JSON object.
+pub(crate) async fn json_object(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    cap: usize,
+) -> Result<Fetched, String> {
+    let work = async {
+        let resp = req
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {}", without_url(&e)))?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("unexpected status {status}"));
+        }
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age);
+        let bytes = read_capped(resp, cap).await?;
+        let limits = mcpgate_json::Limits {
+            max_depth: 32,
+            max_bytes: cap,
+        };
+        let body = mcpgate_json::parse_object(&bytes, limits).map_err(|e| e.to_string())?;
+        Ok(Fetched { body, max_age })
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
+}
+
+/// reqwest errors print the URL, which for introspection never matters and for others is in
+/// the surrounding log context already.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<url>");
+    }
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    if e.is_connect() {
+        return format!("connect error ({s})");
+    }
+    s
+}
+
+/// `max-age` from a `Cache-Control` value; `no-cache`/`no-store` read as zero.
+pub(crate) fn parse_max_age(value: &str) -> Option<Duration> {
+    let mut found = None;
+    for directive in value.split(',') {
+        let d = directive.trim();
+        let lower = d.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(v) = lower.strip_prefix("max-age=") {
+            found = v
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control() {
+        assert_eq!(
+            parse_max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_max_age("Max-Age=\"60\""),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("max-age=300, no-cache"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! A parsed JWKS: the verification keys of one issuer, indexed by `kid`, and the rules for which
+//! key may verify which algorithm. Symmetric (`oct`) keys, encryption keys and key types we
+//! cannot use are dropped at parse time, so HMAC can never be selected.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
+use jsonwebtoken::DecodingKey;
+use mcpgate_config::Algorithm;
+use serde_json::{Map, Value};
+
+/// Which algorithms a key can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+impl KeyKind {
+    fn verifies(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            KeyKind::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            KeyKind::EcP256 => alg == ES256,
+            KeyKind::EcP384 => alg == ES384,
+            KeyKind::Ed25519 => alg == EdDSA,
+        }
+    }
+}
+
+/// One usable verification key.
+pub(crate) struct VerifyKey {
+    pub kid: Option<String>,
+    pub kind: KeyKind,
+    /// The JWK's own `alg`, when it pins one.
+    pub alg: Option<Algorithm>,
+    pub key: DecodingKey,
+}
+
+impl VerifyKey {
+    fn can_verify(&self, alg: Algorithm) -> bool {
+        self.kind.verifies(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+/// The outcome of looking a key up.
+pub(crate) enum Lookup {
+    Found(Arc<VerifyKey>),
+    /// The `kid` exists but none of its keys can verify the algorithm.
+    Mismatch,
+    NotFound,
+}
+
+/// An issuer's usable keys.
+#[derive(Default)]
+pub(crate) struct KeySet {
+    by_kid: HashMap<String, Vec<Arc<VerifyKey>>>,
+    all: Vec<Arc<VerifyKey>>,
+    /// Keys in the document that were skipped (symmetric, encryption, unsupported).
+    pub skipped: usize,
+}
+
+impl KeySet {
+    /// Parse a JWKS document (`{"keys": [...]}`). Unusable keys are skipped, not fatal; a document
+    /// without a `keys` array is an error.
+    pub fn parse(doc: &Map<String, Value>) -> Result<KeySet, String> {
+        let Some(Value::Array(keys)) = doc.get("keys") else {
+            return Err("JWKS has no \"keys\" array".into());
+        };
+        let mut set = KeySet::default();
+        for raw in keys {
+            match parse_key(raw) {
+                Some(k) => {
+                    let k = Arc::new(k);
+                    if let Some(kid) = &k.kid {
+                        set.by_kid.entry(kid.clone()).or_default().push(k.clone());
+                    }
+                    set.all.push(k);
+                }
+                None => set.skipped += 1,
+            }
+        }
+        Ok(set)
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// The key for a token's `kid` and `alg`. A token without `kid` may use the issuer's key only
+    /// when exactly one key can verify its algorithm (no trial verification across keys).
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
+        let candidates: &[Arc<VerifyKey>] = match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(keys) => keys,
+                None => return Lookup::NotFound,
+            },
+            None => {
+                let mut usable = self.all.iter().filter(|k| k.can_verify(alg));
+                return match (usable.next(), usable.next()) {
+                    (Some(k), None) => Lookup::Found(k.clone()),
+                    _ => Lookup::NotFound,
+                };
+            }
+        };
+        candidates
+            .iter()
+            .find(|k| k.can_verify(alg))
+            .map_or(Lookup::Mismatch, |k| Lookup::Found(k.clone()))
+    }
+
+    pub fn contains_kid(&self, kid: Option<&str>) -> bool {
+        match kid {
+            Some(kid) => self.by_kid.contains_key(kid),
+            None => !self.all.is_empty(),
+        }
+    }
+}
+
+fn parse_key(raw: &Value) -> Option<VerifyKey> {
+    let jwk: Jwk = serde_json::from_value(raw.clone()).ok()?;
+    if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+        return None;
+    }
+    if let Some(ops) = &jwk.common.key_operations {
+        if !ops.contains(&KeyOperations::Verify) {
+            return None;
+        }
+    }
+    let kind = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => KeyKind::Rsa,
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => KeyKind::EcP256,
+            EllipticCurve::P384 => KeyKind::EcP384,
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            KeyKind::Ed25519
+        }
+        // Symmetric keys are never verification keys for us; nor is anything else.
+        _ => return None,
+    };
+    let alg = match raw.get("alg") {
+        None => None,
+        Some(Value::String(s)) => Some(Algorithm::parse(s)?),
+        Some(_) => return None,
+    };
+    let key = DecodingKey::from_jwk(&jwk).ok()?;
+    Some(VerifyKey {
+        kid: jwk.common.key_id.clone(),
+        kind,
+        alg,
+        key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // A real P-256 public key (x, y) and a real 2048-bit RSA modulus are not needed for lookup
+    // rules; small valid encodings are enough because DecodingKey does not validate curves eagerly.
+    fn ec(kid: &str) -> Value {
+        json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+               "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
+    }
+    fn rsa(kid: &str) -> Value {
+        json!({"kty": "RSA", "kid": kid, "alg": "RS256", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB"})
+    }
+
+    fn set(keys: Vec<Value>) -> KeySet {
+        KeySet::parse(json!({"keys": keys}).as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn selects_by_kid_and_algorithm() {
+        let s = set(vec![ec("a"), rsa("b")]);
+        assert_eq!(s.len(), 2);
+        assert!(matches!(
+            s.find(Some("a"), Algorithm::ES256),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            s.find(Some("b"), Algorithm::RS256),
+            Lookup::Found(_)
+        ));
+        // alg must fit the key type and the key's own alg.
+        assert!(matches!(
+            s.find(Some("a"), Algorithm::RS256),
+            Lookup::Mismatch
+        ));
+        assert!(matches!(
+            s.find(Some("b"), Algorithm::PS256),
+            Lookup::Mismatch
+        ));
+        assert!(matches!(
+            s.find(Some("b"), Algorithm::ES256),
+            Lookup::Mismatch
+        ));
+        assert!(matches!(
+            s.find(Some("zz"), Algorithm::ES256),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn kidless_tokens_need_exactly_one_candidate() {
+        let s = set(vec![ec("a"), rsa("b")]);
+        assert!(matches!(s.find(None, Algorithm::ES256), Lookup::Found(_)));
+        let s = set(vec![ec("a"), ec("c")]);
+        assert!(matches!(s.find(None, Algorithm::ES256), Lookup::NotFound));
+    }
+
+    #[test]
+    fn symmetric_encryption_and_unknown_keys_are_dropped() {
+        let s = set(vec![
+            json!({"kty": "oct", "kid": "h", "k": "c2VjcmV0"}),
+            json!({"kty": "EC", "crv": "P-256", "kid": "e", "use": "enc", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+            json!({"kty": "EC", "crv": "P-256", "kid": "o", "key_ops": ["encrypt"], "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+            json!({"kty": "RSA", "kid": "r", "alg": "HS256", "n": "AQAB", "e": "AQAB"}),
+            json!({"kty": "weird"}),
+            json!("not an object"),
+            ec("ok"),
+        ]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.skipped, 6);
+        assert!(matches!(
+            s.find(Some("h"), Algorithm::ES256),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_document_without_keys_is_an_error() {
+        assert!(KeySet::parse(json!({"keys": {}}).as_object().unwrap()).is_err());
+        assert!(KeySet::parse(json!({}).as_object().unwrap()).is_err());
+        assert_eq!(set(vec![]).len(), 0);
+    }
+}

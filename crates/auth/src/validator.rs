@@ -1,0 +1,461 @@
+//! The token validator: decides, for one route, whether a bearer token is acceptable and who it
+//! names. JWTs from issuers with keys are verified locally; anything else goes to the route's
+//! introspecting issuers. Both kinds of result are cached by the token's SHA-256 and never
+//! outlive the token; route-specific checks (trusted issuer, audience) run on every request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcpgate_config::Issuer;
+use moka::Expiry;
+use serde_json::Value;
+
+use crate::bearer::TokenDigest;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::introspection::{Answer, Introspector};
+use crate::jwks::IssuerKeys;
+use crate::jwt::{self, UnverifiedJwt};
+use crate::principal::{
+    audience_accepted, audiences, build_principal, check_required, check_times, now_secs, Principal,
+};
+
+/// Most verified JWTs / introspection answers remembered at once (each is about 1–2 KiB).
+const CACHE_ENTRIES: u64 = 20_000;
+
+/// What a route accepts: which issuers (by configured name) and which resource URL as audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTrust {
+    issuers: Vec<String>,
+    resource: String,
+}
+
+impl RouteTrust {
+    pub fn new(issuers: Vec<String>, resource: String) -> RouteTrust {
+        RouteTrust { issuers, resource }
+    }
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+    pub fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+    fn trusts(&self, name: &str) -> bool {
+        self.issuers.iter().any(|i| i == name)
+    }
+}
+
+struct IssuerRuntime {
+    config: Issuer,
+    keys: Option<Arc<IssuerKeys>>,
+    introspector: Option<Introspector>,
+}
+
+/// A verified JWT: signature, issuer and times checked; audience is checked per route.
+struct CachedJwt {
+    principal: Arc<Principal>,
+    issuer: usize,
+    kid: Option<String>,
+    ttl: Duration,
+}
+
+/// An introspection outcome for one issuer.
+struct Introspected {
+    outcome: Result<Arc<Principal>, AuthErrorKind>,
+    ttl: Duration,
+}
+
+/// Cache entries expire with their own TTL (bounded by the token's `exp`).
+struct OwnTtl;
+
+impl<K> Expiry<K, Arc<CachedJwt>> for OwnTtl {
+    fn expire_after_create(&self, _: &K, v: &Arc<CachedJwt>, _: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+impl<K> Expiry<K, Arc<Introspected>> for OwnTtl {
+    fn expire_after_create(&self, _: &K, v: &Arc<Introspected>, _: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+struct Inner {
+    issuers: Vec<IssuerRuntime>,
+    /// `iss` value → indices of issuers with JWKS keys.
+    by_iss: HashMap<String, Vec<usize>>,
+    jwt_cache: moka::sync::Cache<TokenDigest, Arc<CachedJwt>>,
+    introspection_cache: moka::future::Cache<(usize, TokenDigest), Arc<Introspected>>,
+    started: AtomicBool,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// Validates bearer tokens for every route of one configuration snapshot. Cheap to clone.
+#[derive(Clone)]
+pub struct TokenValidator {
+    inner: Arc<Inner>,
+}
+
+impl TokenValidator {
+    /// A validator for `issuers`, using `http` (no redirects, bounded) to reach the IdPs.
+    /// Nothing is fetched until [`start_background`](Self::start_background) or the first token.
+    pub fn new(issuers: &[Issuer], http: reqwest::Client) -> TokenValidator {
+        let mut by_iss: HashMap<String, Vec<usize>> = HashMap::new();
+        let issuers: Vec<IssuerRuntime> = issuers
+            .iter()
+            .enumerate()
+            .map(|(i, cfg)| {
+                let keys = cfg.jwks.clone().map(|source| {
+                    by_iss.entry(cfg.issuer.clone()).or_default().push(i);
+                    Arc::new(IssuerKeys::new(
+                        cfg.issuer.clone(),
+                        source,
+                        cfg.jwks_refresh,
+                        http.clone(),
+                    ))
+                });
+                IssuerRuntime {
+                    config: cfg.clone(),
+                    keys,
+                    introspector: cfg
+                        .introspection
+                        .clone()
+                        .map(|c| Introspector::new(c, http.clone())),
+                }
+            })
+            .collect();
+        TokenValidator {
+            inner: Arc::new(Inner {
+                issuers,
+                by_iss,
+                jwt_cache: moka::sync::Cache::builder()
+                    .max_capacity(CACHE_ENTRIES)
+                    .expire_after(OwnTtl)
+                    .build(),
+                introspection_cache: moka::future::Cache::builder()
+                    .max_capacity(CACHE_ENTRIES)
+                    .expire_after(OwnTtl)
+                    .build(),
+                started: AtomicBool::new(false),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Start fetching and refreshing every issuer's JWKS (idempotent; needs a Tokio runtime).
+    /// The tasks stop when the last clone of this validator is dropped.
+    pub fn start_background(&self) {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for keys in self.inner.issuers.iter().filter_map(|i| i.keys.clone()) {
+            tasks.push(tokio::spawn(keys.run_refresh_loop()));
+        }
+    }
+
+    /// True once every issuer that signs JWTs has had its keys fetched at least once.
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .issuers
+            .iter()
+            .filter_map(|i| i.keys.as_ref())
+            .all(|k| k.has_keys())
+    }
+
+    /// Poll [`is_ready`](Self::is_ready) until it holds or `timeout` passes.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_ready() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// JWKS fetch attempts made for issuer `name` (observability and tests).
+    pub fn jwks_fetches(&self, name: &str) -> u64 {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.config.name == name)
+            .and_then(|i| i.keys.as_ref())
+            .map_or(0, |k| k.fetch_count())
+    }
+
+    /// Validate `token` for a route trusting `trust`.
+    pub async fn validate(
+        &self,
+        token: &str,
+        trust: &RouteTrust,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let digest = TokenDigest::of(token);
+        let now = now_secs();
+        if let Some(hit) = self.inner.jwt_cache.get(&digest) {
+            match self.check_cached(&hit, trust, now) {
+                Ok(p) => return Ok(p),
+                // The signing key left the JWKS: forget the result and verify from scratch.
+                Err(AuthErrorKind::UnknownKey) => self.inner.jwt_cache.invalidate(&digest),
+                Err(kind) => return Err(kind.into()),
+            }
+        }
+        let introspectable = self.introspecting_issuers(trust).next().is_some();
+        if jwt::looks_like_jwt(token) {
+            match jwt::parse(token) {
+                Ok(parsed) => match self.jwks_issuer(parsed.issuer_hint(), trust) {
+                    Some(Ok(idx)) => {
+                        return self
+                            .verify_jwt(parsed, idx, digest, trust, now)
+                            .await
+                            .map_err(Into::into)
+                    }
+                    Some(Err(kind)) => return Err(kind.into()),
+                    None if !introspectable => {
+                        let kind = if parsed.issuer_hint().is_some() {
+                            AuthErrorKind::UntrustedIssuer
+                        } else {
+                            AuthErrorKind::Malformed
+                        };
+                        return Err(kind.into());
+                    }
+                    None => {}
+                },
+                Err(kind) if !introspectable => return Err(kind.into()),
+                Err(_) => {}
+            }
+        } else if !introspectable {
+            return Err(AuthErrorKind::Malformed.into());
+        }
+        self.introspect(token, digest, trust, now)
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Which JWKS issuer handles a token claiming `iss`: `None` if no issuer with keys has that
+    /// `iss`; an error if such issuers exist but the route trusts none of them.
+    fn jwks_issuer(
+        &self,
+        iss: Option<&str>,
+        trust: &RouteTrust,
+    ) -> Option<Result<usize, AuthErrorKind>> {
+        let candidates = self.inner.by_iss.get(iss?)?;
+        Some(
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| trust.trusts(&self.inner.issuers[i].config.name))
+                .ok_or(AuthErrorKind::UntrustedIssuer),
+        )
+    }
+
+    fn introspecting_issuers<'a>(
+        &'a self,
+        trust: &'a RouteTrust,
+    ) -> impl Iterator<Item = (usize, &'a IssuerRuntime)> + 'a {
+        self.inner
+            .issuers
+            .iter()
+            .enumerate()
+            .filter(move |(_, i)| i.introspector.is_some() && trust.trusts(&i.config.name))
+    }
+
+    fn check_cached(
+        &self,
+        hit: &CachedJwt,
+        trust: &RouteTrust,
+        now: u64,
+    ) -> Result<Arc<Principal>, AuthErrorKind> {
+        let issuer = &self.inner.issuers[hit.issuer];
+        if !trust.trusts(&issuer.config.name) {
+            return Err(AuthErrorKind::UntrustedIssuer);
+        }
+        let leeway = issuer.config.leeway.as_secs();
+        if hit
+            .principal
+            .expires_at
+            .is_some_and(|exp| now >= exp.saturating_add(leeway))
+        {
+            return Err(AuthErrorKind::Expired);
+        }
+        // Keys must still be trusted, and the signing key still published (revocation by removal).
+        let keys = issuer
+            .keys
+            .as_ref()
+            .and_then(|k| k.usable())
+            .ok_or(AuthErrorKind::KeysUnavailable)?;
+        if !keys.set.contains_kid(hit.kid.as_deref()) {
+            return Err(AuthErrorKind::UnknownKey);
+        }
+        route_audience(&hit.principal, trust, &issuer.config)?;
+        Ok(hit.principal.clone())
+    }
+
+    async fn verify_jwt(
+        &self,
+        jwt: UnverifiedJwt<'_>,
+        idx: usize,
+        digest: TokenDigest,
+        trust: &RouteTrust,
+        now: u64,
+    ) -> Result<Arc<Principal>, AuthErrorKind> {
+        let issuer = &self.inner.issuers[idx];
+        let cfg = &issuer.config;
+        let alg = jwt.algorithm(&cfg.algorithms)?;
+        jwt.check_type(cfg.require_at_jwt)?;
+        let keys = issuer.keys.as_ref().ok_or(AuthErrorKind::KeysUnavailable)?;
+        let key = keys.key_for(jwt.kid.as_deref(), alg).await?;
+        jwt.verify(&key, alg)?;
+        // Signature good: now the claims mean something.
+        if jwt.claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.as_str()) {
+            return Err(AuthErrorKind::UntrustedIssuer);
+        }
+        let leeway = cfg.leeway.as_secs();
+        let exp = check_times(&jwt.claims, now, leeway, true)?;
+        check_required(&jwt.claims, &cfg.required_claims, true)?;
+        let aud = audiences(&jwt.claims)?;
+        let kid = jwt.kid.clone();
+        let principal = Arc::new(build_principal(
+            jwt.claims,
+            cfg,
+            aud,
+            exp,
+            digest.short_hex(),
+        ));
+        let ttl = Duration::from_secs(exp.map_or(0, |e| e.saturating_sub(now)));
+        self.inner.jwt_cache.insert(
+            digest,
+            Arc::new(CachedJwt {
+                principal: principal.clone(),
+                issuer: idx,
+                kid,
+                ttl,
+            }),
+        );
+        route_audience(&principal, trust, cfg)?;
+        Ok(principal)
+    }
+
+    async fn introspect(
+        &self,
+        token: &str,
+        digest: TokenDigest,
+        trust: &RouteTrust,
+        now: u64,
+    ) -> Result<Arc<Principal>, AuthErrorKind> {
+        let mut refusal = AuthErrorKind::Inactive;
+        let mut unavailable = false;
+        for (idx, issuer) in self.introspecting_issuers(trust) {
+            let looked_up = self
+                .inner
+                .introspection_cache
+                .try_get_with(
+                    (idx, digest),
+                    self.introspect_uncached(issuer, token, digest, now),
+                )
+                .await;
+            match looked_up {
+                Ok(entry) => match &entry.outcome {
+                    Ok(p) => {
+                        let leeway = issuer.config.leeway.as_secs();
+                        if p.expires_at
+                            .is_some_and(|exp| now >= exp.saturating_add(leeway))
+                        {
+                            refusal = AuthErrorKind::Expired;
+                            continue;
+                        }
+                        if !p.audience.is_empty() {
+                            route_audience(p, trust, &issuer.config)?;
+                        }
+                        return Ok(p.clone());
+                    }
+                    Err(AuthErrorKind::Inactive) => {}
+                    Err(kind) => refusal = *kind,
+                },
+                Err(e) => {
+                    tracing::warn!(issuer = %issuer.config.name, error = %e, "token introspection failed");
+                    unavailable = true;
+                }
+            }
+        }
+        Err(if unavailable {
+            AuthErrorKind::IdpUnavailable
+        } else {
+            refusal
+        })
+    }
+
+    /// One introspection call and the checks that do not depend on the route.
+    async fn introspect_uncached(
+        &self,
+        issuer: &IssuerRuntime,
+        token: &str,
+        digest: TokenDigest,
+        now: u64,
+    ) -> Result<Arc<Introspected>, String> {
+        let introspector = issuer
+            .introspector
+            .as_ref()
+            .ok_or("no introspection endpoint")?;
+        let negative = |kind| Introspected {
+            outcome: Err(kind),
+            ttl: introspector.negative_cache_ttl(),
+        };
+        let claims = match introspector.introspect(token).await? {
+            Answer::Inactive => return Ok(Arc::new(negative(AuthErrorKind::Inactive))),
+            Answer::Active(claims) => claims,
+        };
+        let cfg = &issuer.config;
+        let checked = (|| {
+            if claims
+                .get("iss")
+                .is_some_and(|v| v.as_str() != Some(cfg.issuer.as_str()))
+            {
+                return Err(AuthErrorKind::UntrustedIssuer);
+            }
+            let exp = check_times(&claims, now, cfg.leeway.as_secs(), false)?;
+            check_required(&claims, &cfg.required_claims, true)?;
+            Ok((exp, audiences(&claims)?))
+        })();
+        let (exp, aud) = match checked {
+            Ok(v) => v,
+            Err(kind) => return Ok(Arc::new(negative(kind))),
+        };
+        let ttl = match exp {
+            Some(exp) => introspector
+                .cache_ttl()
+                .min(Duration::from_secs(exp.saturating_sub(now))),
+            None => introspector.cache_ttl(),
+        };
+        let principal = build_principal(claims, cfg, aud, exp, digest.short_hex());
+        Ok(Arc::new(Introspected {
+            outcome: Ok(Arc::new(principal)),
+            ttl,
+        }))
+    }
+}
+
+fn route_audience(p: &Principal, trust: &RouteTrust, issuer: &Issuer) -> Result<(), AuthErrorKind> {
+    if audience_accepted(&p.audience, trust.resource(), &issuer.audiences) {
+        Ok(())
+    } else {
+        Err(AuthErrorKind::WrongAudience)
+    }
+}
