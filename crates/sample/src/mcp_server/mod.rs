@@ -158,7 +158,9 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Counts every request (unknown paths included) and remembers its headers.
 async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    shared.stats.record_request(request.uri().path(), request.headers());
+    shared
+        .stats
+        .record_request(request.uri().path(), request.headers());
     next.run(request).await
 }
 
