@@ -1,0 +1,263 @@
+//! Process assembly: turns a validated [`Config`] into a running pingora server — the proxy
+//! service on every listener (plain or TLS with SNI), the admin service, the background tasks
+//! (DNS re-resolution, certificate reload, identity-provider key refresh, readiness) — and owns
+//! the shutdown sequence: SIGTERM stops accepting, drains in-flight requests up to the grace
+//! period, then exits 0.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use mcpgate_auth::TokenValidator;
+use mcpgate_config::Config;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+
+use crate::admin::{AdminApp, Readiness};
+use crate::gateway::{McpGateway, IN_FLIGHT};
+use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::tls::SniResolver;
+use crate::upstream::RERESOLVE_INTERVAL;
+
+/// How often certificate files are checked for changes.
+const CERT_POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listeners[{index}].tls: {message}")]
+    Tls { index: usize, message: String },
+    #[error("{0}")]
+    Compile(#[from] crate::snapshot::CompileError),
+    #[error("cannot build the HTTP client for identity providers: {0}")]
+    HttpClient(String),
+}
+
+/// Install the process-wide rustls crypto provider (ring, the one pingora uses). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The HTTP client used for JWKS, discovery and introspection: rustls with the system roots.
+pub fn idp_http_client() -> Result<reqwest::Client, StartError> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::HttpClient(e.to_string()))
+}
+
+/// Everything `check` verifies beyond the YAML itself: certificate files and upstream settings.
+pub fn preflight(config: &Config) -> Result<(), StartError> {
+    install_crypto_provider();
+    for (index, l) in config.listeners.iter().enumerate() {
+        if let Some(tls) = &l.tls {
+            crate::tls::validate_pairs(&tls.certificates)
+                .map_err(|message| StartError::Tls { index, message })?;
+        }
+    }
+    let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
+    Snapshot::compile(config, validator)?;
+    Ok(())
+}
+
+/// A prepared server: built and ready to `run`.
+pub struct Gateway {
+    server: Server,
+    readiness: Arc<Readiness>,
+    grace: Duration,
+}
+
+struct Background {
+    snapshot: SharedSnapshot,
+    resolvers: Vec<Arc<SniResolver>>,
+    readiness: Arc<Readiness>,
+    listener_addrs: Vec<std::net::SocketAddr>,
+}
+
+#[async_trait]
+impl BackgroundService for Background {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let snapshot = self.snapshot.load_full();
+        snapshot.validator.start_background();
+        let dns_snapshot = self.snapshot.clone();
+        tokio::spawn(async move {
+            loop {
+                let snap = dns_snapshot.load_full();
+                for u in snap.upstreams().filter(|u| u.needs_dns()) {
+                    if let Err(e) = u.resolve().await {
+                        tracing::warn!(host = %u.host, error = %e, "upstream DNS resolution failed; keeping the last addresses");
+                    }
+                }
+                tokio::time::sleep(RERESOLVE_INTERVAL).await;
+            }
+        });
+        if !self.resolvers.is_empty() {
+            tokio::spawn(crate::tls::watch_and_reload(
+                self.resolvers.clone(),
+                CERT_POLL,
+            ));
+        }
+        let readiness = self.readiness.clone();
+        let addrs = self.listener_addrs.clone();
+        tokio::spawn(async move {
+            // Ready once every listener accepts a connection.
+            loop {
+                let mut all = true;
+                for a in &addrs {
+                    let mut target = *a;
+                    if target.ip().is_unspecified() {
+                        target.set_ip(match target {
+                            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                        });
+                    }
+                    all &= tokio::net::TcpStream::connect(target).await.is_ok();
+                }
+                if all {
+                    readiness.listeners_bound.store(true, Ordering::SeqCst);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let _ = shutdown.changed().await;
+    }
+}
+
+/// SIGTERM/SIGQUIT: graceful (drain, then exit once idle); SIGINT: immediate.
+struct SignalWatch {
+    readiness: Arc<Readiness>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for SignalWatch {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut quit = signal(SignalKind::quit()).expect("SIGQUIT handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let graceful = tokio::select! {
+            _ = term.recv() => true,
+            _ = quit.recv() => true,
+            _ = int.recv() => false,
+        };
+        if !graceful {
+            tracing::info!("SIGINT: shutting down now");
+            return ShutdownSignal::FastShutdown;
+        }
+        self.readiness.draining.store(true, Ordering::SeqCst);
+        tracing::info!(
+            grace_secs = self.grace.as_secs_f64(),
+            "draining: no new connections; waiting for in-flight requests"
+        );
+        let deadline = std::time::Instant::now() + self.grace;
+        std::thread::spawn(move || {
+            // Pingora sleeps the whole grace period; leave as soon as nothing is in flight.
+            std::thread::sleep(Duration::from_millis(100));
+            while std::time::Instant::now() < deadline {
+                if IN_FLIGHT.load(Ordering::SeqCst) <= 0 {
+                    tracing::info!("drained; exiting");
+                    std::process::exit(0);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+impl Gateway {
+    /// Build every service for `config`. Fails with a clear message on bad TLS material.
+    pub fn build(config: &Config) -> Result<Gateway, StartError> {
+        install_crypto_provider();
+        let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
+        let snapshot: SharedSnapshot =
+            Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
+
+        let conf = ServerConf {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            grace_period_seconds: Some(config.shutdown.grace_period.as_secs().max(
+                if config.shutdown.grace_period.is_zero() {
+                    0
+                } else {
+                    1
+                },
+            )),
+            graceful_shutdown_timeout_seconds: Some(1),
+            ..ServerConf::default()
+        };
+        let mut server = Server::new_with_opt_and_conf(None, conf);
+        server.bootstrap();
+
+        let readiness = Arc::new(Readiness::default());
+        let gateway = McpGateway::new(snapshot.clone(), readiness.draining.clone());
+        let mut proxy =
+            pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
+        let mut resolvers = Vec::new();
+        for (index, l) in config.listeners.iter().enumerate() {
+            let addr = l.bind.to_string();
+            match &l.tls {
+                None => proxy.add_tcp(&addr),
+                Some(tls) => {
+                    let resolver = SniResolver::load(&tls.certificates)
+                        .map_err(|message| StartError::Tls { index, message })?;
+                    // With a resolver set, pingora ignores the file paths and builds a TLS 1.2+1.3
+                    // rustls config around it; ALPN offers h2 then http/1.1.
+                    let mut settings =
+                        TlsSettings::intermediate("", "").map_err(|e| StartError::Tls {
+                            index,
+                            message: e.to_string(),
+                        })?;
+                    settings.set_cert_resolver(resolver.clone());
+                    settings.enable_h2();
+                    resolvers.push(resolver);
+                    proxy.add_tls_with_settings(&addr, None, settings);
+                }
+            }
+        }
+        server.add_service(proxy);
+
+        if let Some(admin) = &config.admin {
+            let app = AdminApp {
+                readiness: readiness.clone(),
+                snapshot: snapshot.clone(),
+            };
+            let mut svc = Service::new("mcpgate admin".to_string(), HttpServer::new_app(app));
+            svc.add_tcp(&admin.bind.to_string());
+            server.add_service(svc);
+        }
+
+        let bg = Background {
+            snapshot,
+            resolvers,
+            readiness: readiness.clone(),
+            listener_addrs: config.listeners.iter().map(|l| l.bind).collect(),
+        };
+        server.add_service(background_service("mcpgate background", bg));
+        Ok(Gateway {
+            server,
+            readiness,
+            grace: config.shutdown.grace_period,
+        })
+    }
+
+    /// Serve until a shutdown signal; returns after the drain.
+    pub fn run(self) {
+        let watch = SignalWatch {
+            readiness: self.readiness.clone(),
+            grace: self.grace,
+        };
+        self.server.run(RunArgs {
+            shutdown_signal: Box::new(watch),
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! The compiled, immutable runtime view of one configuration: route table, upstreams, auth
+//! trust and limits. A request loads the current snapshot once and keeps it to the end, so a
+//! configuration swap never changes the rules under an in-flight request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mcpgate_auth::{RouteTrust, TokenValidator};
+use mcpgate_config::{Config, IpNet, Limits, RouteAuth};
+use mcpgate_http::challenge::{bearer_challenge, resource_metadata_url};
+use mcpgate_http::legacy_sse::EndpointMapping;
+use mcpgate_http::RouteTable;
+
+use crate::upstream::{CompiledUpstream, UpstreamError};
+
+pub enum CompiledAuth {
+    None,
+    Required {
+        trust: RouteTrust,
+        /// RFC 9728 metadata URL for the route's resource.
+        metadata_url: String,
+        /// The challenge sent with a 401 when no token was presented.
+        challenge: String,
+    },
+}
+
+pub struct CompiledRoute {
+    pub name: String,
+    pub path: String,
+    pub upstream: CompiledUpstream,
+    pub auth: CompiledAuth,
+    pub endpoint_mapping: EndpointMapping,
+}
+
+/// What the gateway knows about a listener when a request arrives on it.
+pub struct ListenerInfo {
+    pub bind: SocketAddr,
+    pub tls: bool,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+pub struct Snapshot {
+    pub table: RouteTable,
+    /// RFC 9728 documents by request path (`/.well-known/oauth-protected-resource/github/mcp`).
+    pub metadata: HashMap<String, Vec<u8>>,
+    pub routes: Vec<CompiledRoute>,
+    pub listeners: Vec<ListenerInfo>,
+    pub limits: Limits,
+    pub access_log: bool,
+    pub validator: TokenValidator,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("routes[{index}].upstream: {source}")]
+pub struct CompileError {
+    index: usize,
+    source: UpstreamError,
+}
+
+impl Snapshot {
+    pub fn compile(config: &Config, validator: TokenValidator) -> Result<Snapshot, CompileError> {
+        let mut routes = Vec::with_capacity(config.routes.len());
+        let mut metadata = HashMap::new();
+        for (index, r) in config.routes.iter().enumerate() {
+            let upstream = CompiledUpstream::compile(&r.upstream)
+                .map_err(|source| CompileError { index, source })?;
+            let auth = match &r.auth {
+                RouteAuth::None => CompiledAuth::None,
+                RouteAuth::Required(req) => {
+                    let metadata_url = resource_metadata_url(&req.resource);
+                    let path = url::Url::parse(&metadata_url)
+                        .map(|u| u.path().to_string())
+                        .unwrap_or_default();
+                    metadata.insert(
+                        path,
+                        protected_resource_metadata(config, &req.issuers, &req.resource),
+                    );
+                    CompiledAuth::Required {
+                        trust: RouteTrust::new(
+                            req.issuers.clone(),
+                            canonical_resource(&req.resource),
+                        ),
+                        challenge: bearer_challenge(&metadata_url, None, None, None),
+                        metadata_url,
+                    }
+                }
+            };
+            let endpoint_mapping = EndpointMapping {
+                route_path: r.path.clone(),
+                upstream_base: upstream.base_path.clone(),
+                upstream_origin: upstream.origin.clone(),
+            };
+            routes.push(CompiledRoute {
+                name: r.name.clone(),
+                path: r.path.clone(),
+                upstream,
+                auth,
+                endpoint_mapping,
+            });
+        }
+        let table = RouteTable::new(
+            config
+                .routes
+                .iter()
+                .map(|r| (r.host.as_deref(), r.path.as_str())),
+        );
+        let listeners = config
+            .listeners
+            .iter()
+            .map(|l| ListenerInfo {
+                bind: l.bind,
+                tls: l.tls.is_some(),
+                trusted_proxies: l.trusted_proxies.clone(),
+            })
+            .collect();
+        Ok(Snapshot {
+            table,
+            metadata,
+            routes,
+            listeners,
+            limits: config.limits,
+            access_log: config.logging.access_log,
+            validator,
+        })
+    }
+
+    /// The listener a connection arrived on, by its local address.
+    pub fn listener_for(&self, local: Option<SocketAddr>) -> Option<&ListenerInfo> {
+        let local = local?;
+        self.listeners.iter().find(|l| {
+            l.bind.port() == local.port()
+                && (l.bind.ip().is_unspecified() || l.bind.ip() == local.ip())
+        })
+    }
+
+    pub fn upstreams(&self) -> impl Iterator<Item = &CompiledUpstream> {
+        self.routes.iter().map(|r| &r.upstream)
+    }
+}
+
+/// The RFC 9728 Protected Resource Metadata document for one route.
+fn protected_resource_metadata(
+    config: &Config,
+    issuers: &[String],
+    resource: &url::Url,
+) -> Vec<u8> {
+    let servers: Vec<&str> = issuers
+        .iter()
+        .filter_map(|name| config.issuers.iter().find(|i| &i.name == name))
+        .map(|i| i.issuer.as_str())
+        .collect();
+    let doc = serde_json::json!({
+        "resource": canonical_resource(resource),
+        "authorization_servers": servers,
+        "bearer_methods_supported": ["header"],
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// The resource URL as compared against `aud`: no trailing slash (except the bare origin), no fragment.
+pub fn canonical_resource(url: &url::Url) -> String {
+    let s = url.as_str();
+    s.split('#')
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Shared handle to the current snapshot.
+pub type SharedSnapshot = Arc<arc_swap::ArcSwap<Snapshot>>;
