@@ -1,0 +1,190 @@
+//! Harness for the end-to-end tests: free ports, the real `mcpgate` binary as a child process
+//! (killed on drop), readiness polling, HTTP clients and a raw HTTP/1.1 client for requests
+//! that ordinary clients would "fix" (dot segments, odd encodings).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcpgate");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain HTTP/1.1 client that never follows redirects or uses proxies.
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A running gateway process.
+pub struct Gw {
+    pub child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gw {
+    /// Start `mcpgate run` with `yaml`, where `{port}` and `{admin}` are replaced by free ports.
+    pub fn start(yaml: &str) -> Gw {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, yaml)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, yaml: &str) -> Gw {
+        let port = free_port();
+        let admin_port = free_port();
+        let yaml = yaml
+            .replace("{port}", &port.to_string())
+            .replace("{admin}", &admin_port.to_string());
+        let cfg = dir.path().join("mcpgate.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
+        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn mcpgate");
+        Gw {
+            child,
+            port,
+            admin_port,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.admin_port, path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Poll `/readyz` until 200; panics with the log if the process dies or 30 s pass.
+    pub async fn ready(&mut self) {
+        let c = client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("mcpgate exited early ({status}):\n{}", self.log());
+            }
+            if let Ok(r) = c.get(self.admin("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mcpgate never became ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Send SIGTERM to a process.
+pub fn sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Wait for a child to exit, up to `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// A raw HTTP/1.1 exchange: send `request` bytes exactly, read until the server closes.
+/// Returns (status, headers+body text).
+pub fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// `GET path` with `Connection: close`, raw.
+pub fn raw_get(port: u16, path: &str) -> (u16, String) {
+    raw_http(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+pub fn jsonrpc(id: i64, method: &str, params: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// POST one JSON-RPC message as an MCP client would.
+pub fn mcp_post(
+    c: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> reqwest::RequestBuilder {
+    c.post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(body)
+}
+
+pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}

@@ -1,0 +1,573 @@
+//! End-to-end: the real gateway proxying MCP Streamable HTTP and legacy HTTP+SSE to a real
+//! sample MCP server — headers, streaming without buffering, routing and path attacks,
+//! limits, upstream failures, admin endpoints and graceful shutdown.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use mcpgate_sample::{McpServerOptions, SampleMcpServer};
+use serde_json::{json, Value};
+
+async fn upstream() -> SampleMcpServer {
+    SampleMcpServer::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        McpServerOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+fn config(routes: &str, extra: &str) -> String {
+    format!(
+        "public_url: http://127.0.0.1:{{port}}\nlisteners:\n  - bind: 127.0.0.1:{{port}}\n{extra}admin:\n  bind: 127.0.0.1:{{admin}}\nshutdown:\n  grace_period: 10s\nroutes:\n{routes}"
+    )
+}
+
+fn open_route(name: &str, path: &str, upstream_url: &str, extra: &str) -> String {
+    format!("  - name: {name}\n    path: {path}\n    upstream:\n      url: {upstream_url}\n{extra}    auth: none\n")
+}
+
+async fn gateway_for(up: &SampleMcpServer) -> Gw {
+    let mut gw = Gw::start(&config(
+        &open_route("main", "/github/mcp", &up.url(), ""),
+        "",
+    ));
+    gw.ready().await;
+    gw
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_round_trip_and_header_handling() {
+    let up = upstream().await;
+    let gw = gateway_for(&up).await;
+    let c = client();
+
+    let init = mcp_post(&c, &gw.url("/github/mcp"), &jsonrpc(1, "initialize", json!({
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}
+    })))
+    .header("authorization", "Bearer should-never-reach-upstream")
+    .header("x-forwarded-for", "6.6.6.6")
+    .header("x-mcp-subject", "spoofed")
+    .header("connection", "x-secret")
+    .header("x-secret", "hop")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .expect("session id passes back")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = init.json().await.unwrap();
+    assert_eq!(body["result"]["serverInfo"]["name"], "mcpgate-sample");
+
+    let seen = up.stats.last_headers();
+    assert!(
+        seen.get("authorization").is_none(),
+        "client token must not reach the upstream"
+    );
+    assert_eq!(
+        seen.get("x-forwarded-for").unwrap(),
+        "127.0.0.1",
+        "spoofed XFF replaced"
+    );
+    assert_eq!(seen.get("x-forwarded-proto").unwrap(), "http");
+    assert!(seen.get("x-mcp-subject").is_none());
+    assert!(
+        seen.get("x-secret").is_none(),
+        "Connection-listed header is hop-by-hop"
+    );
+
+    let call = mcp_post(
+        &c,
+        &gw.url("/github/mcp"),
+        &jsonrpc(
+            2,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+        ),
+    )
+    .header("mcp-session-id", &session)
+    .header("mcp-protocol-version", "2025-06-18")
+    .header("mcp-method", "tools/call")
+    .header("mcp-name", "echo")
+    .header("mcp-param-region", "eu")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(call.status(), 200);
+    let body: Value = call.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "hi");
+    let seen = up.stats.last_headers();
+    for (h, v) in [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "echo"),
+        ("mcp-param-region", "eu"),
+    ] {
+        assert_eq!(
+            seen.get(h).map(|v| v.to_str().unwrap()),
+            Some(v),
+            "{h} passes through"
+        );
+    }
+    assert_eq!(up.stats.tool_calls("echo"), 1);
+
+    let del = c
+        .delete(gw.url("/github/mcp"))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 200);
+    let again = c
+        .delete(gw.url("/github/mcp"))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        404,
+        "upstream's 404 for a gone session is passed through"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_events_arrive_as_written_not_buffered() {
+    let up = upstream().await; // events 200 ms apart by default
+    let gw = gateway_for(&up).await;
+    let c = client();
+    let started = Instant::now();
+    let resp = mcp_post(
+        &c,
+        &gw.url("/github/mcp"),
+        &jsonrpc(
+            3,
+            "tools/call",
+            json!({"name": "slow_count", "arguments": {"n": 4}}),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut arrivals = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let ev: String = buf.drain(..end + 2).collect();
+            if ev.contains("data:") {
+                arrivals.push(started.elapsed());
+            }
+        }
+    }
+    assert_eq!(arrivals.len(), 5, "4 progress events and the result");
+    let total = *arrivals.last().unwrap();
+    assert!(
+        total >= Duration::from_millis(700),
+        "upstream paces the events: {arrivals:?}"
+    );
+    // Buffering would make every event arrive together at the end.
+    assert!(
+        total - arrivals[0] >= Duration::from_millis(500),
+        "first event came early: {arrivals:?}"
+    );
+    for w in arrivals.windows(2).take(3) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(120),
+            "events ~200 ms apart, got {gap:?} in {arrivals:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_stream_passes_last_event_id() {
+    let up = upstream().await;
+    let gw = gateway_for(&up).await;
+    let c = client();
+    let resp = c
+        .get(gw.url("/github/mcp"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "evt-41")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("evt-41"));
+    assert_eq!(
+        up.stats.last_headers().get("last-event-id").unwrap(),
+        "evt-41"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_sse_endpoint_points_at_the_gateway() {
+    let up = upstream().await;
+    let upstream_root = format!("http://{}", up.addr);
+    let mut gw = Gw::start(&config(
+        &open_route("legacy", "/legacy", &upstream_root, ""),
+        "",
+    ));
+    gw.ready().await;
+    let c = client();
+    let resp = c
+        .get(gw.url("/legacy/sse"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let endpoint = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        if let Some(end) = buf.find("\n\n") {
+            let ev: String = buf.drain(..end + 2).collect();
+            assert!(ev.contains("event: endpoint"), "{ev}");
+            let data = ev
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap()
+                .to_string();
+            break data;
+        }
+    };
+    assert!(
+        endpoint.starts_with("/legacy/messages?sessionId="),
+        "rewritten to the gateway path: {endpoint}"
+    );
+    let post = mcp_post(&c, &gw.url(&endpoint), &jsonrpc(9, "tools/list", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 202);
+    let answer = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        if let Some(end) = buf.find("\n\n") {
+            let ev: String = buf.drain(..end + 2).collect();
+            if ev.contains("event: message") {
+                break ev;
+            }
+        }
+    };
+    assert!(
+        answer.contains("\"id\":9") && answer.contains("echo"),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_and_path_normalisation_attacks() {
+    let a = upstream().await;
+    let b = upstream().await;
+    let routes = open_route("a", "/a/mcp", &a.url(), "") + &open_route("b", "/b/mcp", &b.url(), "");
+    let mut gw = Gw::start(&config(&routes, ""));
+    gw.ready().await;
+    let c = client();
+
+    let r = c.get(gw.url("/nothing/here")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "no_route");
+
+    for (path, want) in [
+        ("/a/mcp/../admin", 404),
+        ("/a/mcp/%2e%2e/admin", 404),
+        ("/a/mcp/%2E%2E/%2e%2e/b/mcp/x", 404), // resolves to /a/b/mcp/x: no route, never route b
+        ("/a/mcp;/../../b/mcp", 400),
+        ("/a/mcp%2f..%2f..%2fb%2fmcp", 400),
+        ("/a/mcp/..%5c..%5cb", 400),
+        ("/../a/mcp", 400),
+        ("/a/mcp%00", 400),
+        ("/a/mcpx", 404),
+    ] {
+        let (status, text) = raw_get(gw.port, path);
+        assert_eq!(status, want, "{path}: {text}");
+    }
+    let before_b = b.stats.requests();
+    // Double slashes collapse: still route a, and only a's upstream sees it.
+    let (status, _) = raw_http(
+        SocketAddr::from(([127, 0, 0, 1], gw.port)),
+        "POST //a//mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(b.stats.requests(), before_b, "nothing leaked to route b");
+    assert_eq!(
+        a.stats.last_path(),
+        "/mcp",
+        "upstream path replaces the route path"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_limits() {
+    let up = upstream().await;
+    let mut gw = Gw::start(&config(
+        &open_route("main", "/mcp", &up.url(), ""),
+        "limits:\n  max_request_body: 1KiB\n  max_request_headers: 8KiB\n",
+    ));
+    gw.ready().await;
+    gw.ready().await;
+    let c = client();
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x".repeat(4096)}}});
+    let before = up.stats.requests();
+    let r = mcp_post(&c, &gw.url("/mcp"), &big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        up.stats.requests(),
+        before,
+        "refused before reaching the upstream"
+    );
+
+    // Chunked (no Content-Length) over the limit is cut too.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = (0..8)
+        .map(|_| Ok(bytes::Bytes::from(vec![b' '; 512])))
+        .collect();
+    let r = c
+        .post(gw.url("/mcp"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => panic!("expected a 413 answer, got {e}"),
+    }
+
+    let r = c
+        .get(gw.url("/mcp"))
+        .header("x-big", "y".repeat(10_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+
+    let ok = mcp_post(&c, &gw.url("/mcp"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "the gateway still serves");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_and_hanging_upstreams_get_502_and_504() {
+    // Refused: nothing listens on this port.
+    let dead = format!("http://127.0.0.1:{}/mcp", free_port());
+    // Hanging: accepts connections, never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_url = format!("http://{}/mcp", hang.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for s in hang.incoming().take(4) {
+            conns.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let up = upstream().await;
+    let timeouts = "      timeouts: { connect: 1s, request: 1s, stream_idle: 2s }\n";
+    let routes = open_route("dead", "/dead", &dead, timeouts)
+        + &open_route("hang", "/hang", &hang_url, timeouts)
+        + &open_route("ok", "/ok", &up.url(), "");
+    let mut gw = Gw::start(&config(&routes, ""));
+    gw.ready().await;
+    let c = client();
+
+    let r = mcp_post(&c, &gw.url("/dead"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "upstream_unreachable");
+
+    let t = Instant::now();
+    let r = mcp_post(&c, &gw.url("/hang"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "upstream_timeout");
+
+    let r = mcp_post(&c, &gw.url("/ok"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the gateway stays up");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trusted_proxy_forwarding_chain() {
+    let up = upstream().await;
+    let mut gw = Gw::start(&config(
+        &open_route("main", "/mcp", &up.url(), ""),
+        "    trusted_proxies: [127.0.0.1]\n",
+    ));
+    gw.ready().await;
+    let c = client();
+    let r = mcp_post(&c, &gw.url("/mcp"), &jsonrpc(1, "ping", json!({})))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "mcp.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = up.stats.last_headers();
+    assert_eq!(
+        seen.get("x-forwarded-for").unwrap(),
+        "203.0.113.9, 127.0.0.1"
+    );
+    assert_eq!(seen.get("x-forwarded-proto").unwrap(), "https");
+    assert_eq!(seen.get("x-forwarded-host").unwrap(), "mcp.example.com");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_endpoints() {
+    let up = upstream().await;
+    let gw = gateway_for(&up).await;
+    let c = client();
+    assert_eq!(
+        c.get(gw.admin("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(gw.admin("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let _ = mcp_post(&c, &gw.url("/github/mcp"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    // The request is counted when its log phase ends, just after the answer: poll.
+    let want = "mcpgate_requests_total{route=\"main\",status=\"200\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = c
+            .get(gw.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(want) {
+            assert!(
+                metrics.contains("mcpgate_request_duration_seconds_bucket"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{want} never appeared:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Admin paths are not served on the public listener.
+    assert_eq!(
+        c.get(gw.url("/metrics")).send().await.unwrap().status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_streams_then_exits_zero() {
+    let up = upstream().await;
+    let mut gw = gateway_for(&up).await;
+    let c = client();
+    let resp = mcp_post(
+        &c,
+        &gw.url("/github/mcp"),
+        &jsonrpc(
+            3,
+            "tools/call",
+            json!({"name": "slow_count", "arguments": {"n": 5}}),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let mut stream = resp.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    sigterm(gw.pid());
+    let mut rest = String::new();
+    while let Some(chunk) = stream.next().await {
+        rest.push_str(
+            std::str::from_utf8(&chunk.expect("stream completes during the drain")).unwrap(),
+        );
+    }
+    assert!(
+        rest.contains("\"result\""),
+        "the in-flight stream finished: {rest}"
+    );
+    let status = wait_exit(&mut gw.child, Duration::from_secs(15)).expect("exits after draining");
+    assert!(status.success(), "exit code 0: {status}\n{}", gw.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_client_body_is_cut_by_the_read_timeout() {
+    use std::io::{Read, Write};
+    let up = upstream().await;
+    let mut gw = Gw::start(&config(
+        &open_route("main", "/mcp", &up.url(), ""),
+        "limits:\n  client_read_timeout: 1s\n",
+    ));
+    gw.ready().await;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    s.write_all(b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf); // returns when the gateway gives up on us
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(10),
+        "connection held for {waited:?}"
+    );
+    // The gateway is still serving others.
+    let c = client();
+    let ok = mcp_post(&c, &gw.url("/mcp"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
