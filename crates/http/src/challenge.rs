@@ -18,7 +18,10 @@ pub fn bearer_challenge(
     if let Some(s) = scope.filter(|s| !s.is_empty()) {
         params.push(format!("scope=\"{}\"", escape(s)));
     }
-    params.push(format!("resource_metadata=\"{}\"", escape(resource_metadata)));
+    params.push(format!(
+        "resource_metadata=\"{}\"",
+        escape(resource_metadata)
+    ));
     format!("Bearer {}", params.join(", "))
 }
 
@@ -47,7 +50,12 @@ mod tests {
     #[test]
     fn plain_challenge() {
         assert_eq!(
-            bearer_challenge("https://g/.well-known/oauth-protected-resource/x", Some("mcp:read"), None, None),
+            bearer_challenge(
+                "https://g/.well-known/oauth-protected-resource/x",
+                Some("mcp:read"),
+                None,
+                None
+            ),
             r#"Bearer scope="mcp:read", resource_metadata="https://g/.well-known/oauth-protected-resource/x""#
         );
     }
@@ -64,10 +72,19 @@ mod tests {
     #[test]
     fn metadata_url_inserts_well_known() {
         let u = url::Url::parse("https://MCP.example.com/github/mcp").unwrap();
-        assert_eq!(resource_metadata_url(&u), "https://mcp.example.com/.well-known/oauth-protected-resource/github/mcp");
+        assert_eq!(
+            resource_metadata_url(&u),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/github/mcp"
+        );
         let root = url::Url::parse("https://mcp.example.com/").unwrap();
-        assert_eq!(resource_metadata_url(&root), "https://mcp.example.com/.well-known/oauth-protected-resource");
+        assert_eq!(
+            resource_metadata_url(&root),
+            "https://mcp.example.com/.well-known/oauth-protected-resource"
+        );
         let port = url::Url::parse("http://127.0.0.1:8080/a").unwrap();
-        assert_eq!(resource_metadata_url(&port), "http://127.0.0.1:8080/.well-known/oauth-protected-resource/a");
+        assert_eq!(
+            resource_metadata_url(&port),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/a"
+        );
     }
 }

@@ -60,9 +60,15 @@ impl GatewayError {
             GatewayError::MethodNotAllowed => "method not allowed on this endpoint",
             GatewayError::BodyTooLarge => "request body exceeds the gateway's limit",
             GatewayError::HeadersTooLarge => "request headers exceed the gateway's limit",
-            GatewayError::UpstreamUnreachable => "the MCP server behind this gateway is unreachable",
-            GatewayError::UpstreamTimeout => "the MCP server behind this gateway did not answer in time",
-            GatewayError::UpstreamBadResponse => "the MCP server behind this gateway sent an invalid response",
+            GatewayError::UpstreamUnreachable => {
+                "the MCP server behind this gateway is unreachable"
+            }
+            GatewayError::UpstreamTimeout => {
+                "the MCP server behind this gateway did not answer in time"
+            }
+            GatewayError::UpstreamBadResponse => {
+                "the MCP server behind this gateway sent an invalid response"
+            }
             GatewayError::ShuttingDown => "the gateway is shutting down",
             GatewayError::Internal => "internal gateway error",
         }
@@ -84,7 +90,12 @@ impl GatewayError {
     }
 
     pub fn body(self) -> ErrorBody {
-        ErrorBody::new(self.status(), self.jsonrpc_code(), self.message(), self.reason())
+        ErrorBody::new(
+            self.status(),
+            self.jsonrpc_code(),
+            self.message(),
+            self.reason(),
+        )
     }
 }
 
@@ -100,7 +111,12 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    pub fn new(status: u16, code: i64, message: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        code: i64,
+        message: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         ErrorBody {
             status,
             code,

@@ -37,7 +37,10 @@ pub fn forwarded(input: ForwardedInput<'_>) -> Forwarded {
             host: input.host.map(str::to_string),
         };
     }
-    let for_chain = match (input.incoming_for.map(str::trim).filter(|s| !s.is_empty()), peer) {
+    let for_chain = match (
+        input.incoming_for.map(str::trim).filter(|s| !s.is_empty()),
+        peer,
+    ) {
         (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
         (Some(chain), None) => Some(chain.to_string()),
         (None, peer) => peer,

@@ -65,10 +65,25 @@ mod tests {
 
     #[test]
     fn credentials_and_spoofable_headers_are_stripped() {
-        for h in ["Authorization", "X-Forwarded-For", "x-mcp-subject", "Forwarded", "Upgrade", "TE"] {
+        for h in [
+            "Authorization",
+            "X-Forwarded-For",
+            "x-mcp-subject",
+            "Forwarded",
+            "Upgrade",
+            "TE",
+        ] {
             assert!(strip_toward_upstream(h), "{h}");
         }
-        for h in ["Mcp-Session-Id", "MCP-Protocol-Version", "Mcp-Method", "Mcp-Name", "Mcp-Param-Foo", "Last-Event-ID", "Accept"] {
+        for h in [
+            "Mcp-Session-Id",
+            "MCP-Protocol-Version",
+            "Mcp-Method",
+            "Mcp-Name",
+            "Mcp-Param-Foo",
+            "Last-Event-ID",
+            "Accept",
+        ] {
             assert!(!strip_toward_upstream(h), "{h}");
         }
     }

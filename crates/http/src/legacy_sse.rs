@@ -34,7 +34,9 @@ impl EndpointMapping {
             return None;
         } else {
             // Relative reference: resolve against the SSE request's directory.
-            let dir = request_upstream_path.rsplit_once('/').map_or("", |(d, _)| d);
+            let dir = request_upstream_path
+                .rsplit_once('/')
+                .map_or("", |(d, _)| d);
             format!("{dir}/{data}")
         };
         let (path, query) = match target.split_once('?') {
@@ -52,7 +54,11 @@ impl EndpointMapping {
             }
             rest
         };
-        let route = if self.route_path == "/" { "" } else { self.route_path.as_str() };
+        let route = if self.route_path == "/" {
+            ""
+        } else {
+            self.route_path.as_str()
+        };
         let mut out = upstream_path(route, remainder);
         if let Some(q) = query {
             out.push('?');
@@ -77,20 +83,27 @@ mod tests {
     #[test]
     fn root_upstream_under_a_route_prefix() {
         let m = mapping("/legacy", "/");
-        assert_eq!(m.rewrite("/messages?sessionId=abc", "/sse").unwrap(), "/legacy/messages?sessionId=abc");
+        assert_eq!(
+            m.rewrite("/messages?sessionId=abc", "/sse").unwrap(),
+            "/legacy/messages?sessionId=abc"
+        );
     }
 
     #[test]
     fn upstream_base_is_replaced_by_route_path() {
         let m = mapping("/github/mcp", "/mcp");
-        assert_eq!(m.rewrite("/mcp/messages?sessionId=1", "/mcp/sse").unwrap(), "/github/mcp/messages?sessionId=1");
+        assert_eq!(
+            m.rewrite("/mcp/messages?sessionId=1", "/mcp/sse").unwrap(),
+            "/github/mcp/messages?sessionId=1"
+        );
     }
 
     #[test]
     fn absolute_upstream_url_becomes_gateway_relative() {
         let m = mapping("/legacy", "/");
         assert_eq!(
-            m.rewrite("http://127.0.0.1:3001/messages?sessionId=1", "/sse").unwrap(),
+            m.rewrite("http://127.0.0.1:3001/messages?sessionId=1", "/sse")
+                .unwrap(),
             "/legacy/messages?sessionId=1"
         );
     }
@@ -98,9 +111,15 @@ mod tests {
     #[test]
     fn relative_reference_is_resolved_against_the_sse_path() {
         let m = mapping("/legacy", "/");
-        assert_eq!(m.rewrite("messages?sessionId=1", "/sse").unwrap(), "/legacy/messages?sessionId=1");
+        assert_eq!(
+            m.rewrite("messages?sessionId=1", "/sse").unwrap(),
+            "/legacy/messages?sessionId=1"
+        );
         let m = mapping("/g", "/mcp");
-        assert_eq!(m.rewrite("messages?s=1", "/mcp/sse").unwrap(), "/g/messages?s=1");
+        assert_eq!(
+            m.rewrite("messages?s=1", "/mcp/sse").unwrap(),
+            "/g/messages?s=1"
+        );
     }
 
     #[test]
@@ -108,7 +127,10 @@ mod tests {
         let m = mapping("/g", "/mcp");
         assert_eq!(m.rewrite("/other/messages", "/mcp/sse"), None);
         assert_eq!(m.rewrite("/mcpx/messages", "/mcp/sse"), None);
-        assert_eq!(m.rewrite("https://evil.example.com/messages", "/mcp/sse"), None);
+        assert_eq!(
+            m.rewrite("https://evil.example.com/messages", "/mcp/sse"),
+            None
+        );
         assert_eq!(m.rewrite("//evil.example.com/messages", "/mcp/sse"), None);
         assert_eq!(m.rewrite("/mcp/../admin", "/mcp/sse"), None);
     }

@@ -123,8 +123,22 @@ pub fn encode_path(path: &str) -> String {
         let keep = b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b'/' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')'
-                    | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+                b'/' | b'-'
+                    | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b':'
+                    | b'@'
             );
         if keep {
             out.push(b as char);
@@ -185,7 +199,10 @@ mod tests {
 
     #[test]
     fn smuggling_characters_are_refused() {
-        assert_eq!(norm("/github/mcp;/../admin"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(
+            norm("/github/mcp;/../admin"),
+            Err(PathError::ForbiddenCharacter)
+        );
         assert_eq!(norm("/github/mcp%3b/x"), Err(PathError::ForbiddenEncoding));
         assert_eq!(norm("/github%2fmcp"), Err(PathError::ForbiddenEncoding));
         assert_eq!(norm("/github%5cmcp"), Err(PathError::ForbiddenEncoding));

@@ -136,9 +136,24 @@ mod tests {
     #[test]
     fn host_bound_route_wins_and_ignores_port_and_case() {
         let t = table();
-        assert_eq!(t.find(Some("MCP.example.com:8443"), "/github/mcp").unwrap().index, 2);
-        assert_eq!(t.find(Some("mcp.example.com."), "/github/mcp").unwrap().index, 2);
-        assert_eq!(t.find(Some("other.example.com"), "/github/mcp").unwrap().index, 0);
+        assert_eq!(
+            t.find(Some("MCP.example.com:8443"), "/github/mcp")
+                .unwrap()
+                .index,
+            2
+        );
+        assert_eq!(
+            t.find(Some("mcp.example.com."), "/github/mcp")
+                .unwrap()
+                .index,
+            2
+        );
+        assert_eq!(
+            t.find(Some("other.example.com"), "/github/mcp")
+                .unwrap()
+                .index,
+            0
+        );
     }
 
     #[test]

@@ -154,7 +154,13 @@ mod tests {
     #[test]
     fn whole_events_in_one_chunk() {
         let out = split_all(&[b"event: a\ndata: 1\n\ndata: 2\n\n"]);
-        assert_eq!(out, vec![Bytes::from("event: a\ndata: 1\n\n"), Bytes::from("data: 2\n\n")]);
+        assert_eq!(
+            out,
+            vec![
+                Bytes::from("event: a\ndata: 1\n\n"),
+                Bytes::from("data: 2\n\n")
+            ]
+        );
     }
 
     #[test]
@@ -173,7 +179,11 @@ mod tests {
         let out = split_all(&[b"data: a\r\r", b"data: b\r", b"\r", b"\ndata: c\n\n"]);
         assert_eq!(
             out,
-            vec![Bytes::from("data: a\r\r"), Bytes::from("data: b\r\r"), Bytes::from("data: c\n\n")]
+            vec![
+                Bytes::from("data: a\r\r"),
+                Bytes::from("data: b\r\r"),
+                Bytes::from("data: c\n\n")
+            ]
         );
     }
 
@@ -189,7 +199,8 @@ mod tests {
 
     #[test]
     fn parse_and_format_round_trip() {
-        let ev = SseEvent::parse(b": comment\nevent: endpoint\nid: 7\ndata: /messages?x=1\n\n").unwrap();
+        let ev =
+            SseEvent::parse(b": comment\nevent: endpoint\nid: 7\ndata: /messages?x=1\n\n").unwrap();
         assert_eq!(ev.event.as_deref(), Some("endpoint"));
         assert_eq!(ev.id.as_deref(), Some("7"));
         assert_eq!(ev.data, "/messages?x=1");
