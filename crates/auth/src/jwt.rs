@@ -18,7 +18,10 @@ const JSON_LIMITS: mcpgate_json::Limits = mcpgate_json::Limits {
 
 /// A JWS split into its parts, header and claims parsed but nothing verified yet.
 pub(crate) struct UnverifiedJwt<'a> {
-    pub alg_name: String,
+    /// `alg`, if present (checked against the issuer's allowlist later).
+    pub alg_name: Option<String>,
+    /// The header uses `crit`, or looks like JWE (`enc`) or compressed (`zip`).
+    unsupported_header: bool,
     pub kid: Option<String>,
     pub typ: Option<String>,
     pub claims: Map<String, Value>,
@@ -54,13 +57,12 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedJwt<'_>, AuthErrorKind> {
         mcpgate_json::parse_object(&b64(h)?, JSON_LIMITS).map_err(|_| AuthErrorKind::Malformed)?;
     let claims =
         mcpgate_json::parse_object(&b64(c)?, JSON_LIMITS).map_err(|_| AuthErrorKind::Malformed)?;
-    if header.contains_key("crit") || header.contains_key("enc") || header.contains_key("zip") {
-        return Err(AuthErrorKind::UnsupportedHeader);
-    }
+    let unsupported_header =
+        header.contains_key("crit") || header.contains_key("enc") || header.contains_key("zip");
     let alg_name = match header.get("alg") {
-        Some(Value::String(a)) => a.clone(),
+        Some(Value::String(a)) => Some(a.clone()),
         Some(_) => return Err(AuthErrorKind::Malformed),
-        None => return Err(AuthErrorKind::UnsupportedAlgorithm),
+        None => None,
     };
     let kid = match header.get("kid") {
         None => None,
@@ -74,6 +76,7 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedJwt<'_>, AuthErrorKind> {
     };
     Ok(UnverifiedJwt {
         alg_name,
+        unsupported_header,
         kid,
         typ,
         claims,
@@ -88,9 +91,20 @@ impl UnverifiedJwt<'_> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 
+    /// Refuse headers we must not ignore: `crit` (we implement no extensions), JWE, compression.
+    pub fn check_header(&self) -> Result<(), AuthErrorKind> {
+        if self.unsupported_header {
+            Err(AuthErrorKind::UnsupportedHeader)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The header's algorithm if the issuer allows it. `none` and HMAC are not even parsable.
     pub fn algorithm(&self, allowed: &[Algorithm]) -> Result<Algorithm, AuthErrorKind> {
-        Algorithm::parse(&self.alg_name)
+        self.alg_name
+            .as_deref()
+            .and_then(Algorithm::parse)
             .filter(|a| allowed.contains(a))
             .ok_or(AuthErrorKind::UnsupportedAlgorithm)
     }
@@ -153,7 +167,8 @@ mod tests {
             r#"{"iss":"https://i","sub":"u"}"#,
         );
         let j = parse(&t).unwrap();
-        assert_eq!(j.alg_name, "ES256");
+        assert_eq!(j.alg_name.as_deref(), Some("ES256"));
+        assert!(j.check_header().is_ok());
         assert_eq!(j.kid.as_deref(), Some("k1"));
         assert_eq!(j.issuer_hint(), Some("https://i"));
         assert_eq!(j.algorithm(&[Algorithm::ES256]), Ok(Algorithm::ES256));
@@ -182,21 +197,32 @@ mod tests {
                 Malformed,
             ),
             (tok(r#"{"alg":"ES256"}"#, "[1]"), Malformed),
-            (
-                tok(r#"{"alg":"ES256","crit":["exp"]}"#, "{}"),
-                UnsupportedHeader,
-            ),
-            (
-                tok(r#"{"alg":"ES256","enc":"A128GCM"}"#, "{}"),
-                UnsupportedHeader,
-            ),
-            (tok(r#"{"kid":"x"}"#, "{}"), UnsupportedAlgorithm),
             (tok(r#"{"alg":5}"#, "{}"), Malformed),
             (tok(r#"{"alg":"ES256","kid":7}"#, "{}"), Malformed),
         ];
         for (t, want) in cases {
             assert_eq!(parse(&t).err(), Some(want), "{t}");
         }
+    }
+
+    #[test]
+    fn unsupported_headers_and_missing_alg_are_refused_after_parsing() {
+        for h in [
+            r#"{"alg":"ES256","crit":["exp"]}"#,
+            r#"{"alg":"ES256","enc":"A128GCM"}"#,
+            r#"{"alg":"ES256","zip":"DEF"}"#,
+        ] {
+            assert_eq!(
+                parse(&tok(h, "{}")).unwrap().check_header(),
+                Err(AuthErrorKind::UnsupportedHeader),
+                "{h}"
+            );
+        }
+        let t = tok(r#"{"kid":"x"}"#, "{}");
+        assert_eq!(
+            parse(&t).unwrap().algorithm(&[Algorithm::ES256]),
+            Err(AuthErrorKind::UnsupportedAlgorithm)
+        );
     }
 
     #[test]

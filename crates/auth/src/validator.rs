@@ -318,6 +318,7 @@ impl TokenValidator {
     ) -> Result<Arc<Principal>, AuthErrorKind> {
         let issuer = &self.inner.issuers[idx];
         let cfg = &issuer.config;
+        jwt.check_header()?;
         let alg = jwt.algorithm(&cfg.algorithms)?;
         jwt.check_type(cfg.require_at_jwt)?;
         let keys = issuer.keys.as_ref().ok_or(AuthErrorKind::KeysUnavailable)?;

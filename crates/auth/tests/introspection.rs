@@ -131,7 +131,7 @@ async fn concurrent_requests_share_one_introspection() {
     idp.set_introspection_delay(Duration::from_millis(300));
     let v = introspecting(&idp, "");
     let token = idp.mint_opaque(json!({"sub": "a", "exp": now() + 600}));
-    let tasks: Vec<_> = (0..40)
+    let tasks: Vec<_> = (0..100)
         .map(|_| {
             let (v, token) = (v.clone(), token.clone());
             tokio::spawn(async move {
@@ -147,7 +147,7 @@ async fn concurrent_requests_share_one_introspection() {
     assert_eq!(
         idp.introspections(),
         1,
-        "40 concurrent requests, one introspection call"
+        "100 concurrent requests, one introspection call"
     );
 }
 

@@ -67,6 +67,8 @@ pub struct RequestCtx {
     local_error: Option<&'static str>,
     auth_failure: Option<&'static str>,
     principal: Option<Arc<Principal>>,
+    /// Log-safe hash of a refused token (accepted ones carry it in `principal`).
+    token_hash: Option<String>,
     peer_trusted: bool,
     tls: bool,
     upstream_addr: Option<SocketAddr>,
@@ -121,14 +123,13 @@ impl McpGateway {
         headers: &[(&str, String)],
     ) -> Result<bool> {
         ctx.local_error = Some(err.reason());
-        let close = !session.is_body_done();
         write_local(
             session,
             err.status(),
             "application/json",
             err.body().to_json(),
             headers,
-            close,
+            false,
         )
         .await?;
         Ok(true)
@@ -164,7 +165,7 @@ impl McpGateway {
                 Some(challenge.clone()),
                 false,
             ),
-            AuthFailure::Invalid(e) if e.kind.is_unavailable() => (
+            AuthFailure::Invalid(e, _) if e.kind.is_unavailable() => (
                 503,
                 -32003,
                 e.kind.as_str(),
@@ -172,7 +173,7 @@ impl McpGateway {
                 None,
                 true,
             ),
-            AuthFailure::Invalid(e) => (
+            AuthFailure::Invalid(e, _) => (
                 401,
                 -32001,
                 e.kind.as_str(),
@@ -187,6 +188,9 @@ impl McpGateway {
             ),
         };
         ctx.auth_failure = Some(reason);
+        if let AuthFailure::Invalid(_, hash) = failure {
+            ctx.token_hash = Some(hash);
+        }
         if let Some(route) = ctx
             .route
             .and_then(|i| ctx.snapshot.as_ref().map(|s| &s.routes[i]))
@@ -204,8 +208,7 @@ impl McpGateway {
             headers.push(("retry-after", "5".to_string()));
         }
         let body = ErrorBody::new(status, code, message, reason).to_json();
-        let close = !session.is_body_done();
-        write_local(session, status, "application/json", body, &headers, close).await?;
+        write_local(session, status, "application/json", body, &headers, false).await?;
         Ok(true)
     }
 
@@ -236,7 +239,7 @@ impl McpGateway {
             .validate(token, trust)
             .await
             .map(Some)
-            .map_err(AuthFailure::Invalid)
+            .map_err(|e| AuthFailure::Invalid(e, mcpgate_auth::token_hash(token)))
     }
 }
 
@@ -280,7 +283,8 @@ impl McpGateway {
 enum AuthFailure {
     Missing(String),
     Malformed,
-    Invalid(AuthError),
+    /// The token was refused; carries the token's log-safe hash.
+    Invalid(AuthError, String),
 }
 
 #[async_trait]
@@ -299,6 +303,7 @@ impl ProxyHttp for McpGateway {
             local_error: None,
             auth_failure: None,
             principal: None,
+            token_hash: None,
             peer_trusted: false,
             tls: false,
             upstream_addr: None,
@@ -649,14 +654,15 @@ impl ProxyHttp for McpGateway {
             .map_or("-", |(s, i)| s.routes[i].name.as_str())
             .to_string();
         let elapsed = ctx.started.elapsed();
-        METRICS
-            .requests
-            .with_label_values(&[route.as_str(), status_label(status)])
-            .inc();
+        // Duration first: a scrape that sees the request counted also sees its duration.
         METRICS
             .duration
             .with_label_values(&[route.as_str()])
             .observe(elapsed.as_secs_f64());
+        METRICS
+            .requests
+            .with_label_values(&[route.as_str(), status_label(status)])
+            .inc();
         if let Some(reason) = ctx.local_error {
             METRICS
                 .gateway_errors
@@ -679,7 +685,12 @@ impl ProxyHttp for McpGateway {
             bytes_out = session.body_bytes_sent(),
             client = client_ip(session).map(|i| i.to_string()).unwrap_or_default(),
             subject = ctx.principal.as_ref().and_then(|p| p.subject.clone()).unwrap_or_default(),
-            token = ctx.principal.as_ref().map(|p| p.token_hash.as_str()).unwrap_or_default(),
+            token = ctx
+                .principal
+                .as_ref()
+                .map(|p| p.token_hash.as_str())
+                .or(ctx.token_hash.as_deref())
+                .unwrap_or_default(),
             error = ctx.local_error.or(ctx.auth_failure).unwrap_or_default(),
             failure = e.map(|e| e.etype().as_str()).unwrap_or_default(),
             "request"
