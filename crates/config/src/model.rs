@@ -114,6 +114,8 @@ pub struct Route {
     pub host: Option<String>,
     pub upstream: Upstream,
     pub auth: RouteAuth,
+    /// MCP-level rules: tools/resources/prompts, origins, batches, identity headers, sessions.
+    pub mcp: McpPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,109 @@ pub struct RouteAuthRequired {
     pub issuers: Vec<String>,
     /// The route's canonical resource URL (default: public_url + path).
     pub resource: Url,
+    /// Who may use the route at all, beyond holding a valid token.
+    pub access: Access,
+}
+
+/// Route-wide requirements on the caller (`routes[].auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Scopes every request on the route needs.
+    pub required_scopes: Vec<String>,
+    /// Lower-case email domains; empty = any. An `hd` claim naming a listed domain also passes.
+    pub allowed_domains: Vec<String>,
+    /// With `allowed_domains`: the email must be verified (`email_verified: true`). Default true.
+    pub require_email_verified: bool,
+    /// Any of these groups (issuer's groups claim); empty = any.
+    pub allowed_groups: Vec<String>,
+    /// Exact claim values (`tenant: acme`); a claim array matches if it contains the value.
+    pub require_claims: BTreeMap<String, String>,
+    /// `scope: [scopes it implies]`, applied transitively.
+    pub scope_hierarchy: BTreeMap<String, Vec<String>>,
+    /// Advertised in the metadata and the 401 challenge; default: `required_scopes`.
+    pub scopes_supported: Option<Vec<String>>,
+    /// RFC 9728 `resource_name` / `resource_documentation`.
+    pub resource_name: Option<String>,
+    pub resource_documentation: Option<Url>,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            required_scopes: Vec::new(),
+            allowed_domains: Vec::new(),
+            require_email_verified: true,
+            allowed_groups: Vec::new(),
+            require_claims: BTreeMap::new(),
+            scope_hierarchy: BTreeMap::new(),
+            scopes_supported: None,
+            resource_name: None,
+            resource_documentation: None,
+        }
+    }
+}
+
+/// One `tools` / `resources` / `prompts` rule; the first rule whose pattern matches decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpRule {
+    /// Glob on the tool name / resource URI / prompt name: `*` any run, `?` one character.
+    pub pattern: String,
+    /// All of these scopes are needed (on top of the route's `required_scopes`).
+    pub scopes: Vec<String>,
+    /// Any of these groups is needed; empty = no group condition.
+    pub groups: Vec<String>,
+    /// Refuse outright (and hide from lists).
+    pub deny: bool,
+}
+
+/// Header names for identity passed to the upstream (`routes[].identity_headers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub subject: String,
+    pub email: String,
+    pub scopes: String,
+    pub client_id: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            subject: "x-mcp-subject".into(),
+            email: "x-mcp-email".into(),
+            scopes: "x-mcp-scopes".into(),
+            client_id: "x-mcp-client-id".into(),
+        }
+    }
+}
+
+/// MCP-aware rules of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpPolicy {
+    pub tools: Vec<McpRule>,
+    pub resources: Vec<McpRule>,
+    pub prompts: Vec<McpRule>,
+    /// Allowed `Origin` values (`scheme://host[:port]`, lower-case). Empty: see `docs/configuration.md`.
+    pub origins: Vec<String>,
+    /// Accept 2025-03-26 JSON-RPC batches (each element authorized). Default false.
+    pub allow_batches: bool,
+    /// Send the caller's identity upstream in these headers, when set.
+    pub identity_headers: Option<IdentityHeaders>,
+    /// Session bindings expire after this much inactivity.
+    pub session_idle_timeout: Duration,
+}
+
+impl Default for McpPolicy {
+    fn default() -> Self {
+        McpPolicy {
+            tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
+            origins: Vec::new(),
+            allow_batches: false,
+            identity_headers: None,
+            session_idle_timeout: Duration::from_secs(3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

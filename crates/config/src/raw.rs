@@ -65,6 +65,32 @@ pub(crate) struct RawRoute {
     pub host: Option<Str>,
     pub upstream: Option<RawUpstream>,
     pub auth: Option<RawAuth>,
+    pub tools: Option<Vec<RawRule>>,
+    pub resources: Option<Vec<RawRule>>,
+    pub prompts: Option<Vec<RawRule>>,
+    pub origins: Option<Vec<Str>>,
+    pub allow_batches: Option<bool>,
+    pub identity_headers: Option<RawIdentityHeaders>,
+    pub session_idle_timeout: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    #[serde(rename = "match")]
+    pub pattern: Option<Str>,
+    pub scopes: Option<Vec<Str>>,
+    pub groups: Option<Vec<Str>>,
+    pub deny: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentityHeaders {
+    pub subject: Option<Str>,
+    pub email: Option<Str>,
+    pub scopes: Option<Str>,
+    pub client_id: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +133,15 @@ pub(crate) enum RawAuth {
 pub(crate) struct RawAuthIssuers {
     pub issuers: Option<Vec<Str>>,
     pub resource: Option<Str>,
+    pub required_scopes: Option<Vec<Str>>,
+    pub allowed_domains: Option<Vec<Str>>,
+    pub require_email_verified: Option<bool>,
+    pub allowed_groups: Option<Vec<Str>>,
+    pub require_claims: Option<BTreeMap<String, Str>>,
+    pub scope_hierarchy: Option<BTreeMap<String, Vec<Str>>>,
+    pub scopes_supported: Option<Vec<Str>>,
+    pub resource_name: Option<Str>,
+    pub resource_documentation: Option<Str>,
 }
 
 impl<'de> Deserialize<'de> for RawAuth {

@@ -177,7 +177,7 @@ fn algorithm(s: &str) -> Result<Algorithm, String> {
 }
 
 /// An optional list of non-empty strings (default when absent).
-fn strings(
+pub(super) fn strings(
     cx: &mut Ctx,
     path: &str,
     raw: &Option<Vec<Str>>,

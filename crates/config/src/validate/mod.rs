@@ -5,6 +5,7 @@ mod ctx;
 mod issuer;
 mod listener;
 mod names;
+mod policy;
 mod route;
 
 use std::path::Path;

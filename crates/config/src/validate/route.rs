@@ -13,7 +13,7 @@ use crate::raw::{RawAuth, RawRoute, RawUpstream, RawUpstreamTimeouts, RawUpstrea
 
 use super::ctx::{Ctx, UrlRules, Zero};
 use super::issuer::IssuerOut;
-use super::{listener, names};
+use super::{listener, names, policy};
 
 /// One route's outcome: the route if valid, and what the cross-checks need even if not.
 pub(super) struct RouteOut {
@@ -115,14 +115,19 @@ fn route(cx: &mut Ctx, path: &str, raw: &RawRoute, public_url: Option<&Url>) -> 
                 ),
                 None => default_resource(public_url, host.as_ref(), url_path.as_deref()),
             };
+            let access = policy::access(cx, &auth_path, a);
             (|| {
                 Some(RouteAuth::Required(RouteAuthRequired {
                     issuers: issuers?,
                     resource: resource?,
+                    access: access?,
                 }))
             })()
         }
     };
+
+    let authenticated = matches!(raw.auth, Some(RawAuth::Issuers(_)));
+    let mcp = policy::mcp_policy(cx, path, raw, authenticated);
 
     let location = match (&host, &url_path) {
         (Some(h), Some(p)) => Some((h.clone(), p.clone())),
@@ -135,6 +140,7 @@ fn route(cx: &mut Ctx, path: &str, raw: &RawRoute, public_url: Option<&Url>) -> 
             host: host?,
             upstream: upstream?,
             auth: auth?,
+            mcp: mcp?,
         })
     })();
     RouteOut {
