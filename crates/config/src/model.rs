@@ -157,6 +157,8 @@ pub struct UpstreamTls {
     pub server_name: Option<String>,
 }
 
+// Built once per configuration load; boxing would only add noise at every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RouteAuth {
     /// `auth: none` — explicitly unauthenticated.

@@ -121,6 +121,8 @@ pub(crate) struct RawUpstreamTls {
 }
 
 /// `auth: none` or `auth: { issuers: [...], resource: ... }`.
+// Built once per configuration load; boxing would only add noise at every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum RawAuth {
     /// A scalar; validation checks that it says `none`.

@@ -1,0 +1,181 @@
+//! Filtering `*/list` answers down to what the caller may use, in `application/json` answers and
+//! inside `text/event-stream` answers (each event rewritten as soon as it is complete; other events
+//! pass byte for byte). Items the policy hides, or that lack the field it judges by, are removed.
+
+use bytes::Bytes;
+use mcpgate_http::sse::{SseEvent, SseSplitter};
+use serde_json::Value;
+
+use crate::jsonrpc::{ListKind, Target};
+
+/// The array in `result` and how each element names its target.
+fn shape(kind: ListKind) -> (&'static str, &'static str, fn(String) -> Target) {
+    match kind {
+        ListKind::Tools => ("tools", "name", Target::Tool),
+        ListKind::Prompts => ("prompts", "name", Target::Prompt),
+        ListKind::Resources => ("resources", "uri", Target::Resource),
+        ListKind::ResourceTemplates => ("resourceTemplates", "uriTemplate", Target::Resource),
+    }
+}
+
+/// Filter a parsed answer in place; false when it is not a list answer of this kind.
+fn filter_value(kind: ListKind, v: &mut Value, allow: &dyn Fn(&Target) -> bool) -> bool {
+    let (array, field, make) = shape(kind);
+    let Some(items) = v
+        .get_mut("result")
+        .and_then(|r| r.get_mut(array))
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    items.retain(|item| {
+        item.get(field)
+            .and_then(Value::as_str)
+            .is_some_and(|name| allow(&make(name.to_owned())))
+    });
+    true
+}
+
+/// The filtered JSON body, or `None` when `body` is not a list answer of this kind (pass it on).
+pub fn filter_json(
+    kind: ListKind,
+    body: &[u8],
+    allow: &dyn Fn(&Target) -> bool,
+) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    if !filter_value(kind, &mut v, allow) {
+        return None;
+    }
+    serde_json::to_vec(&v).ok()
+}
+
+/// Incremental filter for an SSE answer.
+pub struct SseFilter {
+    kind: ListKind,
+    splitter: SseSplitter,
+}
+
+impl SseFilter {
+    pub fn new(kind: ListKind) -> SseFilter {
+        SseFilter {
+            kind,
+            splitter: SseSplitter::new(),
+        }
+    }
+
+    /// Feed a chunk; every event completed by it is appended to `out`, rewritten if it carries the
+    /// list answer, untouched otherwise.
+    pub fn push(&mut self, chunk: &[u8], allow: &dyn Fn(&Target) -> bool, out: &mut Vec<Bytes>) {
+        let mut events = Vec::new();
+        self.splitter.push(chunk, &mut events);
+        for raw in events {
+            out.push(self.rewrite(raw, allow));
+        }
+    }
+
+    /// Bytes of an unfinished event at the end of the stream (passed on as they are).
+    pub fn finish(&mut self) -> Option<Bytes> {
+        self.splitter.finish()
+    }
+
+    fn rewrite(&self, raw: Bytes, allow: &dyn Fn(&Target) -> bool) -> Bytes {
+        let Some(mut ev) = SseEvent::parse(&raw) else {
+            return raw;
+        };
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            return raw;
+        };
+        if !filter_value(self.kind, &mut v, allow) {
+            return raw;
+        }
+        ev.data = v.to_string();
+        ev.to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn allow(t: &Target) -> bool {
+        !t.name().starts_with("delete") && !t.name().contains("secret")
+    }
+
+    #[test]
+    fn json_lists_are_filtered_and_other_fields_kept() {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "echo"}, {"name": "delete_all"}, {"title": "no name"}], "nextCursor": "c2"}});
+        let out: Value = serde_json::from_slice(
+            &filter_json(ListKind::Tools, body.to_string().as_bytes(), &allow).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out["result"]["tools"], json!([{"name": "echo"}]));
+        assert_eq!(out["result"]["nextCursor"], "c2");
+        assert_eq!(out["id"], 1);
+        let res = json!({"jsonrpc": "2.0", "id": 2, "result": {"resources": [{"uri": "file:///secret/a"}, {"uri": "file:///b"}], "resourceTemplates": []}});
+        let out: Value = serde_json::from_slice(
+            &filter_json(ListKind::Resources, res.to_string().as_bytes(), &allow).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out["result"]["resources"], json!([{"uri": "file:///b"}]));
+        let tpl = json!({"jsonrpc": "2.0", "id": 3, "result": {"resourceTemplates": [{"uriTemplate": "file:///secret/{x}"}, {"uriTemplate": "file:///p/{x}"}]}});
+        let out: Value = serde_json::from_slice(
+            &filter_json(
+                ListKind::ResourceTemplates,
+                tpl.to_string().as_bytes(),
+                &allow,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            out["result"]["resourceTemplates"],
+            json!([{"uriTemplate": "file:///p/{x}"}])
+        );
+    }
+
+    #[test]
+    fn non_list_answers_pass_untouched() {
+        assert!(filter_json(
+            ListKind::Tools,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}"#,
+            &allow
+        )
+        .is_none());
+        assert!(filter_json(ListKind::Tools, b"not json", &allow).is_none());
+        assert!(filter_json(
+            ListKind::Prompts,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#,
+            &allow
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn sse_events_are_rewritten_as_they_complete() {
+        let note = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+        let answer = format!(
+            "id: 7\r\nevent: message\r\ndata: {}\r\n\r\n",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "echo"}, {"name": "delete_all"}]}})
+        );
+        let stream = format!("{note}{answer}: trailing comment");
+        let mut f = SseFilter::new(ListKind::Tools);
+        let mut out = Vec::new();
+        // Feed in awkward 5-byte pieces.
+        for piece in stream.as_bytes().chunks(5) {
+            f.push(piece, &allow, &mut out);
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            &out[0][..],
+            note.as_bytes(),
+            "other events pass byte for byte"
+        );
+        let ev = SseEvent::parse(&out[1]).unwrap();
+        assert_eq!(ev.id.as_deref(), Some("7"));
+        assert_eq!(ev.event.as_deref(), Some("message"));
+        let v: Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(v["result"]["tools"], json!([{"name": "echo"}]));
+        assert_eq!(f.finish().as_deref(), Some(&b": trailing comment"[..]));
+    }
+}

@@ -1,0 +1,409 @@
+//! Classifying one POSTed JSON-RPC body: single message or batch, request / notification /
+//! response, its method and, for the methods policy cares about, its target (the tool, resource
+//! or prompt). Parsed strictly (duplicate keys refused, depth and size bounded) so mcpgate and
+//! the upstream can never read two different messages out of one body.
+
+use mcpgate_json::JsonError;
+use serde_json::{Map, Value};
+
+/// Bounds on the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 64,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a message acts on, for the per-target rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `tools/call` by `params.name`.
+    Tool(String),
+    /// `resources/read` by `params.uri` (and resource templates by `uriTemplate` in lists).
+    Resource(String),
+    /// `prompts/get` by `params.name`.
+    Prompt(String),
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Tool(n) | Target::Resource(n) | Target::Prompt(n) => n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Request,
+    Notification,
+    Response,
+}
+
+/// One JSON-RPC message, as far as the gateway needs to know it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: Option<Value>,
+    pub method: Option<String>,
+    pub kind: MessageKind,
+    pub target: Option<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Single(Message),
+    Batch(Vec<Message>),
+}
+
+/// A JSON-RPC error to answer with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub id: Option<Value>,
+}
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const INVALID_PARAMS: i64 = -32602;
+/// MCP 2026-07-28: an `Mcp-Method` / `Mcp-Name` header disagrees with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>, id: Option<Value>) -> RpcError {
+        RpcError {
+            code,
+            message: message.into(),
+            id,
+        }
+    }
+
+    /// A stable label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self.code {
+            PARSE_ERROR => "parse_error",
+            INVALID_PARAMS => "invalid_params",
+            HEADER_MISMATCH => "header_mismatch",
+            _ => "invalid_request",
+        }
+    }
+}
+
+/// Parse and classify a request body.
+pub fn parse_body(bytes: &[u8], limits: Limits) -> Result<Body, RpcError> {
+    let json_limits = mcpgate_json::Limits {
+        max_depth: limits.max_depth,
+        max_bytes: limits.max_bytes,
+    };
+    let value = mcpgate_json::parse(bytes, json_limits).map_err(|e| match e {
+        JsonError::DuplicateKey(k) => RpcError::new(
+            INVALID_REQUEST,
+            format!("duplicate key {k:?} in the request"),
+            None,
+        ),
+        other => RpcError::new(PARSE_ERROR, format!("parse error: {other}"), None),
+    })?;
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(RpcError::new(INVALID_REQUEST, "empty batch", None));
+            }
+            items
+                .into_iter()
+                .map(message)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Body::Batch)
+        }
+        other => message(other).map(Body::Single),
+    }
+}
+
+fn message(v: Value) -> Result<Message, RpcError> {
+    let Value::Object(obj) = v else {
+        return Err(RpcError::new(
+            INVALID_REQUEST,
+            "a JSON-RPC message must be an object",
+            None,
+        ));
+    };
+    let id = match obj.get("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => Some(id.clone()),
+        Some(_) => {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "id must be a string, number or null",
+                None,
+            ))
+        }
+    };
+    if obj.get("jsonrpc") != Some(&Value::String("2.0".into())) {
+        return Err(RpcError::new(
+            INVALID_REQUEST,
+            "jsonrpc must be \"2.0\"",
+            id,
+        ));
+    }
+    let method = match obj.get("method") {
+        None => None,
+        Some(Value::String(m)) => Some(m.clone()),
+        Some(_) => {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "method must be a string",
+                id,
+            ))
+        }
+    };
+    let Some(method) = method else {
+        if obj.contains_key("result") || obj.contains_key("error") {
+            return Ok(Message {
+                id,
+                method: None,
+                kind: MessageKind::Response,
+                target: None,
+            });
+        }
+        return Err(RpcError::new(
+            INVALID_REQUEST,
+            "a request needs a method",
+            id,
+        ));
+    };
+    let params = match obj.get("params") {
+        None => None,
+        Some(Value::Object(p)) => Some(p),
+        Some(Value::Array(_)) => None,
+        Some(_) => {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "params must be an object or array",
+                id,
+            ))
+        }
+    };
+    let target =
+        target(&method, params).map_err(|m| RpcError::new(INVALID_PARAMS, m, id.clone()))?;
+    let kind = if obj.contains_key("id") {
+        MessageKind::Request
+    } else {
+        MessageKind::Notification
+    };
+    Ok(Message {
+        id,
+        method: Some(method),
+        kind,
+        target,
+    })
+}
+
+fn target(method: &str, params: Option<&Map<String, Value>>) -> Result<Option<Target>, String> {
+    let field = |name: &str| -> Result<String, String> {
+        params
+            .and_then(|p| p.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{method} needs a string params.{name}"))
+    };
+    Ok(match method {
+        "tools/call" => Some(Target::Tool(field("name")?)),
+        "resources/read" => Some(Target::Resource(field("uri")?)),
+        "prompts/get" => Some(Target::Prompt(field("name")?)),
+        _ => None,
+    })
+}
+
+/// MCP 2026-07-28 request headers must agree with the body (authorization uses the body).
+pub fn check_mcp_headers(
+    msg: &Message,
+    mcp_method: Option<&str>,
+    mcp_name: Option<&str>,
+) -> Result<(), RpcError> {
+    if let Some(h) = mcp_method {
+        if msg.method.as_deref() != Some(h.trim()) {
+            return Err(RpcError::new(
+                HEADER_MISMATCH,
+                "the Mcp-Method header does not match the request body",
+                msg.id.clone(),
+            ));
+        }
+    }
+    if let Some(h) = mcp_name {
+        if msg.target.as_ref().map(Target::name) != Some(h.trim()) {
+            return Err(RpcError::new(
+                HEADER_MISMATCH,
+                "the Mcp-Name header does not match the request body",
+                msg.id.clone(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The list methods whose answers can be filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+pub fn list_kind(method: &str) -> Option<ListKind> {
+    match method {
+        "tools/list" => Some(ListKind::Tools),
+        "prompts/list" => Some(ListKind::Prompts),
+        "resources/list" => Some(ListKind::Resources),
+        "resources/templates/list" => Some(ListKind::ResourceTemplates),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn single(s: &str) -> Message {
+        match parse_body(s.as_bytes(), Limits::default()).unwrap() {
+            Body::Single(m) => m,
+            Body::Batch(_) => panic!("batch"),
+        }
+    }
+    fn err(s: &str) -> RpcError {
+        parse_body(s.as_bytes(), Limits::default()).unwrap_err()
+    }
+
+    #[test]
+    fn classifies_requests_notifications_and_responses() {
+        let m = single(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+        );
+        assert_eq!(m.kind, MessageKind::Request);
+        assert_eq!(m.id, Some(json!(1)));
+        assert_eq!(m.target, Some(Target::Tool("echo".into())));
+        let m = single(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        assert_eq!(m.kind, MessageKind::Notification);
+        assert_eq!(m.target, None);
+        let m = single(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#);
+        assert_eq!(m.kind, MessageKind::Response);
+        assert_eq!(
+            single(
+                r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///x"}}"#
+            )
+            .target,
+            Some(Target::Resource("file:///x".into()))
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"p"}}"#)
+                .target,
+            Some(Target::Prompt("p".into()))
+        );
+    }
+
+    #[test]
+    fn escaped_spellings_classify_like_plain_ones() {
+        let m = single(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools\u002fcall","params":{"n\u0061me":"delete\u005feverything"}}"#,
+        );
+        assert_eq!(m.method.as_deref(), Some("tools/call"));
+        assert_eq!(m.target, Some(Target::Tool("delete_everything".into())));
+    }
+
+    #[test]
+    fn batches() {
+        match parse_body(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}]"#, Limits::default()).unwrap() {
+            Body::Batch(ms) => {
+                assert_eq!(ms.len(), 2);
+                assert_eq!(ms[1].target, Some(Target::Tool("x".into())));
+            }
+            Body::Single(_) => panic!(),
+        }
+        assert_eq!(err("[]").code, INVALID_REQUEST);
+    }
+
+    #[test]
+    fn refuses_what_is_not_strict_json_rpc() {
+        assert_eq!(err("{nope").code, PARSE_ERROR);
+        assert_eq!(err("").code, PARSE_ERROR);
+        assert_eq!(
+            err(&format!("{}1{}", "[".repeat(100), "]".repeat(100))).code,
+            PARSE_ERROR
+        );
+        let dup = err(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete"}}"#,
+        );
+        assert_eq!(dup.code, INVALID_REQUEST);
+        assert!(dup.message.contains("name"));
+        assert_eq!(
+            err(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).code,
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            err(r#"{"jsonrpc":"2.0","id":1,"method":7}"#).code,
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            err(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#).code,
+            INVALID_REQUEST
+        );
+        assert_eq!(err(r#"{"jsonrpc":"2.0","id":1}"#).code, INVALID_REQUEST);
+        assert_eq!(err("5").code, INVALID_REQUEST);
+        let e = err(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":5}}"#);
+        assert_eq!((e.code, e.id), (INVALID_PARAMS, Some(json!(9))));
+        assert_eq!(
+            err(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#).code,
+            INVALID_PARAMS
+        );
+        let small = Limits {
+            max_depth: 64,
+            max_bytes: 10,
+        };
+        assert_eq!(
+            parse_body(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, small)
+                .unwrap_err()
+                .code,
+            PARSE_ERROR
+        );
+    }
+
+    #[test]
+    fn mcp_headers_must_agree_with_the_body() {
+        let m =
+            single(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo"}}"#);
+        assert!(check_mcp_headers(&m, None, None).is_ok());
+        assert!(check_mcp_headers(&m, Some("tools/call"), Some("echo")).is_ok());
+        let e = check_mcp_headers(&m, Some("tools/list"), None).unwrap_err();
+        assert_eq!((e.code, e.id), (HEADER_MISMATCH, Some(json!(4))));
+        assert_eq!(
+            check_mcp_headers(&m, Some("tools/call"), Some("delete"))
+                .unwrap_err()
+                .code,
+            HEADER_MISMATCH
+        );
+        let ping = single(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
+        assert_eq!(
+            check_mcp_headers(&ping, None, Some("x")).unwrap_err().code,
+            HEADER_MISMATCH
+        );
+        assert_eq!(check_mcp_headers(&ping, Some("ping"), None), Ok(()));
+    }
+
+    #[test]
+    fn list_kinds() {
+        assert_eq!(list_kind("tools/list"), Some(ListKind::Tools));
+        assert_eq!(
+            list_kind("resources/templates/list"),
+            Some(ListKind::ResourceTemplates)
+        );
+        assert_eq!(list_kind("tools/call"), None);
+    }
+}

@@ -1,0 +1,640 @@
+//! Route policy decisions: may this caller use this route at all (scopes, email domain, groups,
+//! claims), and this message's tool / resource / prompt (first matching rule wins)? Denials say
+//! whether more scopes would help (403 `insufficient_scope` with every scope the operation needs,
+//! for step-up) or not (403 forbidden).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mcpgate_auth::Principal;
+use mcpgate_config::{Access, McpPolicy, McpRule};
+use serde_json::Value;
+
+use crate::glob::Glob;
+use crate::jsonrpc::{ListKind, Message, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    /// More scopes would make it pass: challenge for step-up.
+    InsufficientScope,
+    Forbidden,
+}
+
+/// Why the caller may not do this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub kind: DenialKind,
+    /// Stable label for logs, metrics and `error.data.reason`.
+    pub reason: &'static str,
+    /// For `InsufficientScope`: all scopes the operation needs.
+    pub required_scopes: Vec<String>,
+    pub message: String,
+}
+
+pub type Decision = Result<(), Denial>;
+
+fn forbidden(reason: &'static str, message: impl Into<String>) -> Denial {
+    Denial {
+        kind: DenialKind::Forbidden,
+        reason,
+        required_scopes: Vec::new(),
+        message: message.into(),
+    }
+}
+
+struct Rule {
+    glob: Glob,
+    scopes: Vec<String>,
+    groups: Vec<String>,
+    deny: bool,
+}
+
+impl Rule {
+    fn compile(r: &McpRule) -> Rule {
+        Rule {
+            glob: Glob::new(&r.pattern),
+            scopes: r.scopes.clone(),
+            groups: r.groups.clone(),
+            deny: r.deny,
+        }
+    }
+}
+
+/// A route's compiled policy.
+pub struct RoutePolicy {
+    required_scopes: Vec<String>,
+    allowed_domains: Vec<String>,
+    require_email_verified: bool,
+    allowed_groups: Vec<String>,
+    require_claims: BTreeMap<String, String>,
+    /// scope → every scope it implies (transitively, itself excluded).
+    implied: BTreeMap<String, BTreeSet<String>>,
+    scopes_supported: Option<Vec<String>>,
+    tools: Vec<Rule>,
+    resources: Vec<Rule>,
+    prompts: Vec<Rule>,
+}
+
+impl RoutePolicy {
+    /// `access` is `None` for an `auth: none` route.
+    pub fn compile(access: Option<&Access>, mcp: &McpPolicy) -> RoutePolicy {
+        let default = Access::default();
+        let a = access.unwrap_or(&default);
+        RoutePolicy {
+            required_scopes: a.required_scopes.clone(),
+            allowed_domains: a
+                .allowed_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            require_email_verified: a.require_email_verified,
+            allowed_groups: a.allowed_groups.clone(),
+            require_claims: a.require_claims.clone(),
+            implied: closure(&a.scope_hierarchy),
+            scopes_supported: a.scopes_supported.clone(),
+            tools: mcp.tools.iter().map(Rule::compile).collect(),
+            resources: mcp.resources.iter().map(Rule::compile).collect(),
+            prompts: mcp.prompts.iter().map(Rule::compile).collect(),
+        }
+    }
+
+    /// The route's baseline scopes (every request needs them).
+    pub fn baseline_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// For the RFC 9728 metadata: the configured list, else baseline and rule scopes.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        if let Some(s) = &self.scopes_supported {
+            return s.clone();
+        }
+        let all = self
+            .tools
+            .iter()
+            .chain(&self.resources)
+            .chain(&self.prompts)
+            .flat_map(|r| r.scopes.iter());
+        dedup(self.required_scopes.iter().chain(all))
+    }
+
+    /// Do answers of this list kind need filtering?
+    pub fn filters(&self, kind: ListKind) -> bool {
+        !self.rules_for_list(kind).is_empty()
+    }
+
+    fn rules_for_list(&self, kind: ListKind) -> &[Rule] {
+        match kind {
+            ListKind::Tools => &self.tools,
+            ListKind::Prompts => &self.prompts,
+            ListKind::Resources | ListKind::ResourceTemplates => &self.resources,
+        }
+    }
+
+    fn rules_for(&self, t: &Target) -> (&[Rule], &'static str) {
+        match t {
+            Target::Tool(_) => (&self.tools, "tool_denied"),
+            Target::Resource(_) => (&self.resources, "resource_denied"),
+            Target::Prompt(_) => (&self.prompts, "prompt_denied"),
+        }
+    }
+
+    fn holds(&self, p: &Principal, scope: &str) -> bool {
+        p.scopes
+            .iter()
+            .any(|s| s == scope || self.implied.get(s).is_some_and(|i| i.contains(scope)))
+    }
+
+    fn missing<'a>(
+        &self,
+        p: Option<&Principal>,
+        scopes: impl IntoIterator<Item = &'a String>,
+    ) -> bool {
+        scopes
+            .into_iter()
+            .any(|s| !p.is_some_and(|p| self.holds(p, s)))
+    }
+
+    /// May the caller use the route at all?
+    pub fn check_route(&self, p: Option<&Principal>) -> Decision {
+        if self.missing(p, &self.required_scopes) {
+            if p.is_none() {
+                return Err(forbidden(
+                    "authentication_required",
+                    "this endpoint needs an authenticated caller",
+                ));
+            }
+            return Err(Denial {
+                kind: DenialKind::InsufficientScope,
+                reason: "insufficient_scope",
+                required_scopes: self.required_scopes.clone(),
+                message: format!(
+                    "this endpoint needs the scopes: {}",
+                    self.required_scopes.join(" ")
+                ),
+            });
+        }
+        if !self.allowed_domains.is_empty() {
+            let Some(p) = p else {
+                return Err(forbidden(
+                    "authentication_required",
+                    "this endpoint needs an authenticated caller",
+                ));
+            };
+            self.check_domain(p)?;
+        }
+        if !self.allowed_groups.is_empty()
+            && !p.is_some_and(|p| p.groups.iter().any(|g| self.allowed_groups.contains(g)))
+        {
+            return Err(forbidden(
+                "group_not_allowed",
+                "the caller is not in a group allowed here",
+            ));
+        }
+        for (name, want) in &self.require_claims {
+            if !p
+                .and_then(|p| p.claim(name))
+                .is_some_and(|v| claim_matches(v, want))
+            {
+                return Err(forbidden(
+                    "claim_mismatch",
+                    format!("the token's {name:?} claim is not allowed here"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_domain(&self, p: &Principal) -> Decision {
+        if let Some(Value::String(hd)) = p.claim("hd") {
+            if self.allowed_domains.contains(&hd.to_ascii_lowercase()) {
+                return Ok(());
+            }
+        }
+        let domain = p
+            .email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase());
+        match domain {
+            Some(d) if self.allowed_domains.contains(&d) => {
+                if self.require_email_verified && !p.email_verified {
+                    Err(forbidden(
+                        "email_unverified",
+                        "the caller's email address is not verified",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(forbidden(
+                "email_domain_not_allowed",
+                "the caller's email domain is not allowed here",
+            )),
+        }
+    }
+
+    /// May the caller send this message? (Baseline, then the target's first matching rule.)
+    pub fn check_message(&self, p: Option<&Principal>, msg: &Message) -> Decision {
+        self.check_route(p)?;
+        match &msg.target {
+            Some(t) => self.check_target(p, t),
+            None => Ok(()),
+        }
+    }
+
+    fn check_target(&self, p: Option<&Principal>, t: &Target) -> Decision {
+        let (rules, denied) = self.rules_for(t);
+        let Some(rule) = rules.iter().find(|r| r.glob.matches(t.name())) else {
+            return Ok(());
+        };
+        let what = match t {
+            Target::Tool(_) => "tool",
+            Target::Resource(_) => "resource",
+            Target::Prompt(_) => "prompt",
+        };
+        if rule.deny {
+            return Err(forbidden(
+                denied,
+                format!(
+                    "the {what} {:?} is not available through this gateway",
+                    t.name()
+                ),
+            ));
+        }
+        if (!rule.scopes.is_empty() || !rule.groups.is_empty()) && p.is_none() {
+            return Err(forbidden(
+                "authentication_required",
+                "this operation needs an authenticated caller",
+            ));
+        }
+        if self.missing(p, &rule.scopes) {
+            let required = dedup(self.required_scopes.iter().chain(&rule.scopes));
+            return Err(Denial {
+                kind: DenialKind::InsufficientScope,
+                reason: "insufficient_scope",
+                message: format!(
+                    "the {what} {:?} needs the scopes: {}",
+                    t.name(),
+                    required.join(" ")
+                ),
+                required_scopes: required,
+            });
+        }
+        if !rule.groups.is_empty()
+            && !p.is_some_and(|p| p.groups.iter().any(|g| rule.groups.contains(g)))
+        {
+            return Err(forbidden(
+                "group_not_allowed",
+                format!(
+                    "the {what} {:?} needs membership of a group allowed for it",
+                    t.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Should this item appear in the caller's lists?
+    pub fn allows_target(&self, p: Option<&Principal>, t: &Target) -> bool {
+        self.check_target(p, t).is_ok()
+    }
+}
+
+fn claim_matches(v: &Value, want: &str) -> bool {
+    match v {
+        Value::String(s) => s == want,
+        Value::Number(n) => n.to_string() == want,
+        Value::Bool(b) => want == if *b { "true" } else { "false" },
+        Value::Array(items) => items
+            .iter()
+            .any(|i| !i.is_array() && claim_matches(i, want)),
+        _ => false,
+    }
+}
+
+fn dedup<'a>(scopes: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    scopes
+        .filter(|s| seen.insert(s.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Transitive closure of the scope hierarchy.
+fn closure(h: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    h.keys()
+        .map(|root| {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<&String> = h[root].iter().collect();
+            while let Some(s) = stack.pop() {
+                if s != root && seen.insert(s.clone()) {
+                    stack.extend(h.get(s).into_iter().flatten());
+                }
+            }
+            (root.clone(), seen)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonrpc::MessageKind;
+    use serde_json::json;
+
+    fn principal(
+        scopes: &[&str],
+        groups: &[&str],
+        email: Option<&str>,
+        verified: bool,
+        claims: Value,
+    ) -> Principal {
+        Principal {
+            issuer: "https://idp".into(),
+            issuer_name: "idp".into(),
+            subject: Some("u".into()),
+            client_id: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            audience: vec![],
+            expires_at: None,
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            token_hash: "h".into(),
+        }
+    }
+
+    fn rule(pattern: &str, scopes: &[&str], groups: &[&str], deny: bool) -> McpRule {
+        McpRule {
+            pattern: pattern.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            deny,
+        }
+    }
+
+    fn call(t: Target) -> Message {
+        Message {
+            id: Some(json!(1)),
+            method: Some("tools/call".into()),
+            kind: MessageKind::Request,
+            target: Some(t),
+        }
+    }
+
+    fn issue_policy() -> RoutePolicy {
+        let access = Access {
+            required_scopes: vec!["mcp:read".into()],
+            scope_hierarchy: BTreeMap::from([
+                ("mcp:admin".to_string(), vec!["mcp:write".to_string()]),
+                ("mcp:write".to_string(), vec!["mcp:read".to_string()]),
+            ]),
+            ..Access::default()
+        };
+        let mcp = McpPolicy {
+            tools: vec![
+                rule("delete_*", &["mcp:admin"], &[], false),
+                rule("create_*", &["mcp:write"], &["writers"], false),
+                rule("dangerous_tool", &[], &[], true),
+                rule("delete_me_too", &[], &[], true),
+            ],
+            resources: vec![rule("file:///secret/*", &[], &[], true)],
+            prompts: vec![rule("*", &["mcp:read"], &[], false)],
+            ..McpPolicy::default()
+        };
+        RoutePolicy::compile(Some(&access), &mcp)
+    }
+
+    #[test]
+    fn baseline_scopes_and_hierarchy() {
+        let pol = issue_policy();
+        let reader = principal(&["mcp:read"], &[], None, false, json!({}));
+        let admin = principal(&["mcp:admin"], &[], None, false, json!({}));
+        let nobody = principal(&["other"], &[], None, false, json!({}));
+        assert!(pol.check_route(Some(&reader)).is_ok());
+        assert!(
+            pol.check_route(Some(&admin)).is_ok(),
+            "admin implies write implies read"
+        );
+        let d = pol.check_route(Some(&nobody)).unwrap_err();
+        assert_eq!(
+            (d.kind, d.reason),
+            (DenialKind::InsufficientScope, "insufficient_scope")
+        );
+        assert_eq!(d.required_scopes, vec!["mcp:read"]);
+        assert_eq!(
+            pol.check_route(None).unwrap_err().reason,
+            "authentication_required"
+        );
+    }
+
+    #[test]
+    fn tool_rules_first_match_wins_with_step_up_scopes() {
+        let pol = issue_policy();
+        let reader = principal(&["mcp:read"], &[], None, false, json!({}));
+        let d = pol
+            .check_message(
+                Some(&reader),
+                &call(Target::Tool("delete_everything".into())),
+            )
+            .unwrap_err();
+        assert_eq!(d.kind, DenialKind::InsufficientScope);
+        assert_eq!(
+            d.required_scopes,
+            vec!["mcp:read", "mcp:admin"],
+            "every scope the call needs"
+        );
+        let admin = principal(&["mcp:admin"], &[], None, false, json!({}));
+        assert!(pol
+            .check_message(
+                Some(&admin),
+                &call(Target::Tool("delete_everything".into()))
+            )
+            .is_ok());
+        // `delete_me_too` matches `delete_*` first: scopes, not the later deny.
+        assert!(pol
+            .check_message(Some(&admin), &call(Target::Tool("delete_me_too".into())))
+            .is_ok());
+        // deny
+        let d = pol
+            .check_message(Some(&admin), &call(Target::Tool("dangerous_tool".into())))
+            .unwrap_err();
+        assert_eq!((d.kind, d.reason), (DenialKind::Forbidden, "tool_denied"));
+        // scopes and groups both needed
+        let writer = principal(&["mcp:write"], &[], None, false, json!({}));
+        assert_eq!(
+            pol.check_message(Some(&writer), &call(Target::Tool("create_x".into())))
+                .unwrap_err()
+                .reason,
+            "group_not_allowed"
+        );
+        let writer_in_group = principal(&["mcp:write"], &["writers"], None, false, json!({}));
+        assert!(pol
+            .check_message(
+                Some(&writer_in_group),
+                &call(Target::Tool("create_x".into()))
+            )
+            .is_ok());
+        // unmatched tools follow the route default
+        assert!(pol
+            .check_message(Some(&reader), &call(Target::Tool("echo".into())))
+            .is_ok());
+        // resources and prompts
+        assert_eq!(
+            pol.check_message(
+                Some(&admin),
+                &call(Target::Resource("file:///secret/k".into()))
+            )
+            .unwrap_err()
+            .reason,
+            "resource_denied"
+        );
+        assert!(pol
+            .check_message(
+                Some(&reader),
+                &call(Target::Resource("file:///public/k".into()))
+            )
+            .is_ok());
+        assert!(pol
+            .check_message(Some(&reader), &call(Target::Prompt("p".into())))
+            .is_ok());
+    }
+
+    #[test]
+    fn list_visibility_follows_the_rules() {
+        let pol = issue_policy();
+        let reader = principal(&["mcp:read"], &[], None, false, json!({}));
+        assert!(pol.allows_target(Some(&reader), &Target::Tool("echo".into())));
+        assert!(!pol.allows_target(Some(&reader), &Target::Tool("delete_everything".into())));
+        assert!(!pol.allows_target(Some(&reader), &Target::Tool("dangerous_tool".into())));
+        assert!(
+            pol.filters(ListKind::Tools)
+                && pol.filters(ListKind::ResourceTemplates)
+                && pol.filters(ListKind::Prompts)
+        );
+        assert!(!RoutePolicy::compile(None, &McpPolicy::default()).filters(ListKind::Tools));
+        assert_eq!(
+            pol.scopes_supported(),
+            vec!["mcp:read", "mcp:admin", "mcp:write"]
+        );
+    }
+
+    #[test]
+    fn domains_groups_and_claims() {
+        let access = Access {
+            allowed_domains: vec!["example.com".into()],
+            allowed_groups: vec!["mcp-users".into()],
+            require_claims: BTreeMap::from([
+                ("tenant".to_string(), "acme".to_string()),
+                ("level".to_string(), "3".to_string()),
+            ]),
+            ..Access::default()
+        };
+        let pol = RoutePolicy::compile(Some(&access), &McpPolicy::default());
+        let ok_claims = json!({"tenant": ["other", "acme"], "level": 3});
+        let ok = principal(
+            &[],
+            &["mcp-users"],
+            Some("A@Example.COM"),
+            true,
+            ok_claims.clone(),
+        );
+        assert!(pol.check_route(Some(&ok)).is_ok());
+        let unverified = principal(
+            &[],
+            &["mcp-users"],
+            Some("a@example.com"),
+            false,
+            ok_claims.clone(),
+        );
+        assert_eq!(
+            pol.check_route(Some(&unverified)).unwrap_err().reason,
+            "email_unverified"
+        );
+        let elsewhere = principal(
+            &[],
+            &["mcp-users"],
+            Some("a@example.com.evil"),
+            true,
+            ok_claims.clone(),
+        );
+        assert_eq!(
+            pol.check_route(Some(&elsewhere)).unwrap_err().reason,
+            "email_domain_not_allowed"
+        );
+        let no_email = principal(&[], &["mcp-users"], None, true, ok_claims.clone());
+        assert_eq!(
+            pol.check_route(Some(&no_email)).unwrap_err().reason,
+            "email_domain_not_allowed"
+        );
+        let mut hd_claims = ok_claims.clone();
+        hd_claims["hd"] = json!("example.com");
+        let hd = principal(&[], &["mcp-users"], Some("a@gmail.com"), true, hd_claims);
+        assert!(pol.check_route(Some(&hd)).is_ok(), "hd claim honoured");
+        let outsider = principal(&[], &["others"], Some("a@example.com"), true, ok_claims);
+        assert_eq!(
+            pol.check_route(Some(&outsider)).unwrap_err().reason,
+            "group_not_allowed"
+        );
+        let wrong_tenant = principal(
+            &[],
+            &["mcp-users"],
+            Some("a@example.com"),
+            true,
+            json!({"tenant": "other", "level": 3}),
+        );
+        assert_eq!(
+            pol.check_route(Some(&wrong_tenant)).unwrap_err().reason,
+            "claim_mismatch"
+        );
+        let no_claim = principal(
+            &[],
+            &["mcp-users"],
+            Some("a@example.com"),
+            true,
+            json!({"level": 3}),
+        );
+        assert_eq!(
+            pol.check_route(Some(&no_claim)).unwrap_err().reason,
+            "claim_mismatch"
+        );
+        let unverified_ok = RoutePolicy::compile(
+            Some(&Access {
+                require_email_verified: false,
+                allowed_domains: vec!["example.com".into()],
+                ..Access::default()
+            }),
+            &McpPolicy::default(),
+        );
+        assert!(unverified_ok.check_route(Some(&unverified)).is_ok());
+    }
+
+    #[test]
+    fn unauthenticated_routes_only_deny() {
+        let mcp = McpPolicy {
+            tools: vec![rule("delete_*", &[], &[], true)],
+            ..McpPolicy::default()
+        };
+        let pol = RoutePolicy::compile(None, &mcp);
+        assert!(pol.check_route(None).is_ok());
+        assert!(pol
+            .check_message(None, &call(Target::Tool("echo".into())))
+            .is_ok());
+        assert_eq!(
+            pol.check_message(None, &call(Target::Tool("delete_x".into())))
+                .unwrap_err()
+                .reason,
+            "tool_denied"
+        );
+    }
+
+    #[test]
+    fn hierarchy_cycles_terminate() {
+        let h = BTreeMap::from([
+            ("a".to_string(), vec!["b".to_string()]),
+            ("b".to_string(), vec!["a".to_string(), "c".to_string()]),
+        ]);
+        let c = closure(&h);
+        assert_eq!(c["a"], BTreeSet::from(["b".to_string(), "c".to_string()]));
+    }
+}

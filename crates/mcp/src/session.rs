@@ -1,0 +1,163 @@
+//! Session binding: the principal that caused an upstream to mint an `Mcp-Session-Id` owns it;
+//! anyone else presenting that id is treated as if it did not exist. The store is a trait so that
+//! several replicas can later share bindings (Redis); the in-memory store keys entries by the
+//! SHA-256 of the session id (ids are bearer secrets) and forgets them after inactivity.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+/// Who owns a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    pub issuer: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// Nobody owns this id (never seen, or expired).
+    Unbound,
+    /// The caller owns it.
+    Owner,
+    /// Someone else owns it.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn bind(&self, session_id: &str, owner: SessionOwner);
+    /// Checking a session the caller owns counts as activity.
+    async fn check(&self, session_id: &str, owner: &SessionOwner) -> SessionCheck;
+    async fn remove(&self, session_id: &str);
+}
+
+/// One binding and when its owner last used it.
+struct Binding {
+    owner: SessionOwner,
+    last_used: Mutex<Instant>,
+}
+
+/// Bindings in this process's memory.
+pub struct MemorySessionStore {
+    idle: Duration,
+    cache: moka::sync::Cache<[u8; 32], Arc<Binding>>,
+}
+
+impl MemorySessionStore {
+    pub fn new(idle: Duration, max_entries: u64) -> MemorySessionStore {
+        MemorySessionStore {
+            idle,
+            // moka's own idle eviction reclaims memory; only the owner's use counts as activity
+            // (checked below), so probing someone else's session cannot keep it alive.
+            cache: moka::sync::Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_idle(idle)
+                .build(),
+        }
+    }
+
+    fn key(session_id: &str) -> [u8; 32] {
+        Sha256::digest(session_id.as_bytes()).into()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    async fn bind(&self, session_id: &str, owner: SessionOwner) {
+        let binding = Binding {
+            owner,
+            last_used: Mutex::new(Instant::now()),
+        };
+        self.cache.insert(Self::key(session_id), Arc::new(binding));
+    }
+
+    async fn check(&self, session_id: &str, owner: &SessionOwner) -> SessionCheck {
+        let key = Self::key(session_id);
+        let Some(b) = self.cache.get(&key) else {
+            return SessionCheck::Unbound;
+        };
+        let mut last = b.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() > self.idle {
+            drop(last);
+            self.cache.invalidate(&key);
+            return SessionCheck::Unbound;
+        }
+        if b.owner == *owner {
+            *last = Instant::now();
+            SessionCheck::Owner
+        } else {
+            SessionCheck::Mismatch
+        }
+    }
+
+    async fn remove(&self, session_id: &str) {
+        self.cache.invalidate(&Self::key(session_id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(sub: &str) -> SessionOwner {
+        SessionOwner {
+            issuer: "https://idp".into(),
+            subject: sub.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn binds_checks_and_removes() {
+        let s = MemorySessionStore::new(Duration::from_secs(60), 100);
+        assert_eq!(s.check("sid", &who("alice")).await, SessionCheck::Unbound);
+        s.bind("sid", who("alice")).await;
+        assert_eq!(s.check("sid", &who("alice")).await, SessionCheck::Owner);
+        assert_eq!(
+            s.check("sid", &who("mallory")).await,
+            SessionCheck::Mismatch
+        );
+        let other_issuer = SessionOwner {
+            issuer: "https://other".into(),
+            subject: "alice".into(),
+        };
+        assert_eq!(
+            s.check("sid", &other_issuer).await,
+            SessionCheck::Mismatch,
+            "same subject, other issuer"
+        );
+        s.remove("sid").await;
+        assert_eq!(s.check("sid", &who("mallory")).await, SessionCheck::Unbound);
+    }
+
+    #[tokio::test]
+    async fn the_owners_use_keeps_a_binding_alive() {
+        let s = MemorySessionStore::new(Duration::from_millis(300), 100);
+        s.bind("sid", who("alice")).await;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(900) {
+            assert_eq!(s.check("sid", &who("alice")).await, SessionCheck::Owner);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn bindings_expire_with_inactivity() {
+        let s = MemorySessionStore::new(Duration::from_millis(300), 100);
+        s.bind("sid", who("alice")).await;
+        let start = std::time::Instant::now();
+        while s.check("sid", &who("mallory")).await != SessionCheck::Unbound {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "binding never expired"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "expired too early"
+        );
+    }
+}
