@@ -11,6 +11,7 @@ pub enum GatewayError {
     BadRequest,
     NoRoute,
     MethodNotAllowed,
+    OriginNotAllowed,
     BodyTooLarge,
     HeadersTooLarge,
     UpstreamUnreachable,
@@ -25,6 +26,7 @@ impl GatewayError {
         match self {
             GatewayError::BadPath | GatewayError::BadRequest => 400,
             GatewayError::NoRoute => 404,
+            GatewayError::OriginNotAllowed => 403,
             GatewayError::MethodNotAllowed => 405,
             GatewayError::BodyTooLarge => 413,
             GatewayError::HeadersTooLarge => 431,
@@ -42,6 +44,7 @@ impl GatewayError {
             GatewayError::BadRequest => "bad_request",
             GatewayError::NoRoute => "no_route",
             GatewayError::MethodNotAllowed => "method_not_allowed",
+            GatewayError::OriginNotAllowed => "origin_not_allowed",
             GatewayError::BodyTooLarge => "body_too_large",
             GatewayError::HeadersTooLarge => "headers_too_large",
             GatewayError::UpstreamUnreachable => "upstream_unreachable",
@@ -58,6 +61,7 @@ impl GatewayError {
             GatewayError::BadRequest => "malformed request",
             GatewayError::NoRoute => "no MCP endpoint at this path",
             GatewayError::MethodNotAllowed => "method not allowed on this endpoint",
+            GatewayError::OriginNotAllowed => "requests from this Origin are not allowed",
             GatewayError::BodyTooLarge => "request body exceeds the gateway's limit",
             GatewayError::HeadersTooLarge => "request headers exceed the gateway's limit",
             GatewayError::UpstreamUnreachable => {
@@ -80,6 +84,7 @@ impl GatewayError {
             GatewayError::BadRequest | GatewayError::BadPath => -32600,
             GatewayError::NoRoute => -32004,
             GatewayError::MethodNotAllowed => -32005,
+            GatewayError::OriginNotAllowed => -32010,
             GatewayError::BodyTooLarge | GatewayError::HeadersTooLarge => -32013,
             GatewayError::UpstreamUnreachable
             | GatewayError::UpstreamTimeout

@@ -17,11 +17,13 @@ use mcpgate_http::path::encode_path;
 use mcpgate_http::routing::upstream_path;
 use mcpgate_http::sse::{SseEvent, SseSplitter};
 use mcpgate_http::{normalize_path, ErrorBody, GatewayError};
+use mcpgate_mcp::session::{SessionCheck, SessionStore};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
+use crate::mcp::{self, Judged, ListFilter, Refusal};
 use crate::metrics::METRICS;
 use crate::respond::write_local;
 use crate::snapshot::{CompiledAuth, CompiledRoute, SharedSnapshot, Snapshot};
@@ -74,6 +76,18 @@ pub struct RequestCtx {
     upstream_addr: Option<SocketAddr>,
     sse_open: bool,
     rewrite: Option<EndpointRewrite>,
+    /// The accepted JSON-RPC request, once judged.
+    judged: Option<Judged>,
+    /// A large or chunked POST body held back until it can be judged.
+    hold: Option<BytesMut>,
+    /// The body was read (and judged) in `request_filter`.
+    body_read_early: bool,
+    /// A refusal decided after the upstream was chosen (held bodies), answered in `fail_to_proxy`.
+    refusal: Option<Refusal>,
+    /// Filtering of a `*/list` answer.
+    list_filter: Option<ListFilter>,
+    /// The request's `Mcp-Session-Id` is already bound to this caller.
+    session_bound: bool,
     _in_flight: InFlight,
 }
 
@@ -81,12 +95,27 @@ pub struct RequestCtx {
 pub struct McpGateway {
     snapshot: SharedSnapshot,
     draining: Arc<AtomicBool>,
+    /// Session bindings; outside the snapshot so they survive configuration reloads.
+    sessions: Arc<dyn SessionStore>,
 }
 
 impl McpGateway {
-    pub fn new(snapshot: SharedSnapshot, draining: Arc<AtomicBool>) -> Self {
-        McpGateway { snapshot, draining }
+    pub fn new(
+        snapshot: SharedSnapshot,
+        draining: Arc<AtomicBool>,
+        sessions: Arc<dyn SessionStore>,
+    ) -> Self {
+        McpGateway {
+            snapshot,
+            draining,
+            sessions,
+        }
     }
+}
+
+/// Session ids are unique per upstream, not across them: bind them per route.
+fn session_key(route: &str, session_id: &str) -> String {
+    format!("{route}\u{0}{session_id}")
 }
 
 fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
@@ -280,6 +309,163 @@ impl McpGateway {
     }
 }
 
+impl McpGateway {
+    /// Does the request present a session bound to someone else? Binds nothing.
+    async fn session_hijacked(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        route: &CompiledRoute,
+    ) -> bool {
+        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
+            return false;
+        };
+        let Some(owner) = ctx.principal.as_deref().and_then(mcp::owner) else {
+            return false;
+        };
+        match self
+            .sessions
+            .check(&session_key(&route.name, sid), &owner)
+            .await
+        {
+            SessionCheck::Mismatch => true,
+            SessionCheck::Owner => {
+                ctx.session_bound = true;
+                false
+            }
+            SessionCheck::Unbound => false,
+        }
+    }
+
+    /// Remember who owns a session the upstream just minted; forget it when it is deleted.
+    async fn bind_session(&self, session: &Session, resp: &ResponseHeader, ctx: &RequestCtx) {
+        let Some(route) = ctx
+            .snapshot
+            .as_ref()
+            .zip(ctx.route)
+            .map(|(s, i)| &s.routes[i])
+        else {
+            return;
+        };
+        let req = session.req_header();
+        if req.method == http::Method::DELETE && resp.status.is_success() {
+            if let Some(sid) = header_str(req, "mcp-session-id") {
+                self.sessions.remove(&session_key(&route.name, sid)).await;
+            }
+            return;
+        }
+        let minted = resp
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok());
+        let (Some(sid), Some(owner)) = (minted, ctx.principal.as_deref().and_then(mcp::owner))
+        else {
+            return;
+        };
+        if ctx.session_bound && header_str(req, "mcp-session-id") == Some(sid) {
+            return;
+        }
+        self.sessions
+            .bind(&session_key(&route.name, sid), owner)
+            .await;
+    }
+
+    /// Read a small request body completely (pingora replays it to the upstream afterwards).
+    async fn read_body_early(&self, session: &mut Session, limit: u64) -> Result<Bytes> {
+        if header_str(session.req_header(), "expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        {
+            // pingora never sends 100 itself; a client waiting for it would stall.
+            let cont = ResponseHeader::build(100, Some(0))?;
+            session.write_response_header(Box::new(cont), false).await?;
+        }
+        session.enable_retry_buffering();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() as u64 > limit {
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+            }
+        }
+        Ok(buf.freeze())
+    }
+
+    fn judge(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        route: &CompiledRoute,
+        body: &[u8],
+        max_body: u64,
+    ) -> std::result::Result<Judged, Refusal> {
+        let req = session.req_header();
+        let judged = mcp::judge(
+            &route.mcp,
+            ctx.principal.as_deref(),
+            body,
+            header_str(req, "mcp-method"),
+            header_str(req, "mcp-name"),
+            max_body,
+        )?;
+        mcp::audit(
+            "allow",
+            "policy",
+            &route.name,
+            ctx.principal.as_ref(),
+            judged.method.as_deref(),
+            judged.target.as_ref(),
+        );
+        Ok(judged)
+    }
+
+    /// Answer an MCP-level refusal (400 invalid JSON-RPC, 403 denied) and audit it.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &CompiledRoute,
+        refusal: Refusal,
+    ) -> Result<bool> {
+        self.write_refusal(session, ctx, route, &refusal).await?;
+        Ok(true)
+    }
+
+    async fn write_refusal(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &CompiledRoute,
+        refusal: &Refusal,
+    ) -> Result<u16> {
+        let metadata_url = match &route.auth {
+            CompiledAuth::Required { metadata_url, .. } => metadata_url.as_str(),
+            CompiledAuth::None => "",
+        };
+        let (status, headers, body) = refusal.answer(metadata_url);
+        ctx.local_error = Some(refusal.reason());
+        if let Refusal::Denied(d) = refusal {
+            let (method, target, denial) = (&d.method, &d.target, &d.denial);
+            mcp::audit(
+                "deny",
+                denial.reason,
+                &route.name,
+                ctx.principal.as_ref(),
+                method.as_deref(),
+                target.as_ref(),
+            );
+            METRICS
+                .policy_denials
+                .with_label_values(&[route.name.as_str(), denial.reason])
+                .inc();
+        }
+        if session.response_written().is_none() {
+            let headers: Vec<(&str, String)> = headers.into_iter().collect();
+            write_local(session, status, "application/json", body, &headers, false).await?;
+        }
+        Ok(status)
+    }
+}
+
 enum AuthFailure {
     Missing(String),
     Malformed,
@@ -309,6 +495,12 @@ impl ProxyHttp for McpGateway {
             upstream_addr: None,
             sse_open: false,
             rewrite: None,
+            judged: None,
+            hold: None,
+            body_read_early: false,
+            refusal: None,
+            list_filter: None,
+            session_bound: false,
             _in_flight: InFlight::start(),
         }
     }
@@ -379,6 +571,15 @@ impl ProxyHttp for McpGateway {
                 .await;
         }
 
+        if !route
+            .mcp
+            .origin_allowed(header_str(req, "origin"), host.as_deref())
+        {
+            return self
+                .reject(session, ctx, GatewayError::OriginNotAllowed, &[])
+                .await;
+        }
+
         match self.authenticate(session, &snapshot, route).await {
             Ok(principal) => ctx.principal = principal,
             Err(failure) => {
@@ -387,6 +588,45 @@ impl ProxyHttp for McpGateway {
                     CompiledAuth::None => String::new(),
                 };
                 return self.reject_auth(session, ctx, &metadata_url, failure).await;
+            }
+        }
+
+        if self.session_hijacked(session, ctx, route).await {
+            let body = ErrorBody::new(
+                404,
+                mcp::CODE_SESSION_NOT_FOUND,
+                "session not found",
+                "session_not_found",
+            )
+            .to_json();
+            ctx.local_error = Some("session_not_found");
+            mcp::audit(
+                "deny",
+                "session_owner_mismatch",
+                &route.name,
+                ctx.principal.as_ref(),
+                None,
+                None,
+            );
+            write_local(session, 404, "application/json", body, &[], false).await?;
+            return Ok(true);
+        }
+        if let Err(denial) = route.mcp.policy.check_route(ctx.principal.as_deref()) {
+            let refusal = Refusal::denied(None, None, None, denial);
+            return self.refuse(session, ctx, route, refusal).await;
+        }
+        if method == http::Method::POST {
+            if declared_len.is_some_and(|n| n <= mcp::EARLY_READ_LIMIT) {
+                let body = self
+                    .read_body_early(session, limits.max_request_body)
+                    .await?;
+                ctx.body_read_early = true;
+                match self.judge(session, ctx, route, &body, limits.max_request_body) {
+                    Ok(judged) => ctx.judged = Some(judged),
+                    Err(refusal) => return self.refuse(session, ctx, route, refusal).await,
+                }
+            } else {
+                ctx.hold = Some(BytesMut::new());
             }
         }
 
@@ -402,23 +642,55 @@ impl ProxyHttp for McpGateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let Some(snapshot) = ctx.snapshot.clone() else {
+            return Ok(());
+        };
+        let limit = snapshot.limits.max_request_body;
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
-            let limit = ctx
-                .snapshot
-                .as_ref()
-                .map_or(u64::MAX, |s| s.limits.max_request_body);
             if ctx.body_bytes > limit {
                 ctx.local_error = Some(GatewayError::BodyTooLarge.reason());
                 return Err(Error::new(ErrorType::HTTPStatus(413)));
             }
         }
-        Ok(())
+        let Some(held) = ctx.hold.as_mut() else {
+            return Ok(());
+        };
+        // Hold every byte back until the whole body is judged: the upstream gets none of a
+        // refused body. (`Some(empty)`, not `None`, which would end the upstream body.)
+        if let Some(b) = body.take() {
+            held.extend_from_slice(&b);
+        }
+        if !end_of_stream {
+            *body = Some(Bytes::new());
+            return Ok(());
+        }
+        let whole = ctx.hold.take().unwrap_or_default().freeze();
+        let Some(i) = ctx.route else {
+            return Error::e_explain(ErrorType::InternalError, "no route selected");
+        };
+        let route = &snapshot.routes[i];
+        match self.judge(session, ctx, route, &whole, limit) {
+            Ok(judged) => {
+                ctx.judged = Some(judged);
+                *body = Some(whole);
+                Ok(())
+            }
+            Err(refusal) => {
+                let status = if matches!(refusal, Refusal::Invalid(_)) {
+                    400
+                } else {
+                    403
+                };
+                ctx.refusal = Some(refusal);
+                Err(Error::new(ErrorType::HTTPStatus(status)))
+            }
+        }
     }
 
     async fn upstream_peer(
@@ -496,6 +768,26 @@ impl ProxyHttp for McpGateway {
         for (name, value) in &upstream.headers {
             upstream_request.insert_header(name.clone(), value.clone())?;
         }
+        if ctx.body_read_early {
+            // We already answered `100 Continue` and hold the whole body.
+            upstream_request.remove_header("expect");
+        }
+        if let Some(names) = &snapshot.routes[i].mcp.identity {
+            // Client-sent copies are never trusted, whatever the names.
+            for name in [
+                &names.subject,
+                &names.email,
+                &names.scopes,
+                &names.client_id,
+            ] {
+                upstream_request.remove_header(name.as_str());
+            }
+            if let Some(p) = &ctx.principal {
+                for (name, value) in mcp::identity_headers(names, p) {
+                    upstream_request.insert_header(name, value)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -542,6 +834,32 @@ impl ProxyHttp for McpGateway {
                 });
             }
         }
+        self.bind_session(session, resp, ctx).await;
+        if let Some(kind) = ctx.judged.as_ref().and_then(|j| j.list) {
+            if resp.status.is_success() {
+                resp.remove_header("content-length");
+                resp.remove_header("etag");
+                // Filtered per caller: never from a shared cache.
+                resp.insert_header(
+                    "cache-control",
+                    if is_sse {
+                        "private, no-cache"
+                    } else {
+                        "private, no-store"
+                    },
+                )?;
+                resp.append_header("vary", "authorization")?;
+                ctx.list_filter = Some(if is_sse {
+                    ListFilter::Sse(Box::new(mcpgate_mcp::filter::SseFilter::new(kind)))
+                } else {
+                    ListFilter::Json {
+                        kind,
+                        buf: BytesMut::new(),
+                        too_large: false,
+                    }
+                });
+            }
+        }
         Ok(())
     }
 
@@ -552,6 +870,16 @@ impl ProxyHttp for McpGateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
+        if let Some(filter) = ctx.list_filter.as_mut() {
+            let snapshot = ctx.snapshot.as_ref();
+            let route = snapshot.zip(ctx.route).map(|(s, i)| &s.routes[i]);
+            let principal = ctx.principal.as_deref();
+            let allow = |t: &mcpgate_mcp::jsonrpc::Target| {
+                route.is_some_and(|r| r.mcp.policy.allows_target(principal, t))
+            };
+            *body = Some(filter.push(body.take(), end_of_stream, &allow));
+            return Ok(None);
+        }
         let Some(rw) = ctx.rewrite.as_mut() else {
             return Ok(None);
         };
@@ -596,6 +924,17 @@ impl ProxyHttp for McpGateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if let Some(refusal) = ctx.refusal.take() {
+            let snapshot = ctx.snapshot.clone();
+            if let Some(route) = snapshot.as_ref().zip(ctx.route).map(|(s, i)| &s.routes[i]) {
+                if let Ok(status) = self.write_refusal(session, ctx, route, &refusal).await {
+                    return FailToProxy {
+                        error_code: status,
+                        can_reuse_downstream: false,
+                    };
+                }
+            }
+        }
         let gateway_error = match e.etype() {
             ErrorType::HTTPStatus(413) => Some(GatewayError::BodyTooLarge),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout

@@ -1,9 +1,10 @@
 //! The pingora layer of mcpgate: listeners and TLS termination, the request path (routing,
 //! authentication, forwarding, streaming), the admin endpoints and the process lifecycle.
-//! Decisions live in the pure crates (`mcpgate-http`, `mcpgate-auth`); this crate wires them in.
+//! Decisions live in the pure crates (`mcpgate-http`, `mcpgate-auth`, `mcpgate-mcp`); this crate wires them in.
 
 pub mod admin;
 pub mod gateway;
+pub mod mcp;
 pub mod metrics;
 pub mod respond;
 pub mod server;

@@ -14,12 +14,14 @@ pub struct Metrics {
     pub duration: HistogramVec,
     pub gateway_errors: IntCounterVec,
     pub auth_failures: IntCounterVec,
+    pub policy_denials: IntCounterVec,
     pub in_flight: IntGauge,
     pub sse_streams: IntGauge,
     pub config_reloads: IntCounterVec,
 }
 
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
     requests: register_int_counter_vec!(
         "mcpgate_requests_total",
         "Requests handled, by route and HTTP status.",
@@ -45,6 +47,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["route", "reason"]
     )
     .expect("register mcpgate_auth_failures_total"),
+    policy_denials: register_int_counter_vec!(
+        "mcpgate_policy_denials_total",
+        "Requests refused by route policy (scopes, domains, groups, tool/resource/prompt rules), by route and reason.",
+        &["route", "reason"]
+    )
+    .expect("register mcpgate_policy_denials_total"),
     in_flight: register_int_gauge!("mcpgate_requests_in_flight", "Requests in progress.")
         .expect("register mcpgate_requests_in_flight"),
     sse_streams: register_int_gauge!("mcpgate_sse_streams_open", "SSE answers being streamed.")
@@ -55,6 +63,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["result"]
     )
     .expect("register mcpgate_config_reloads_total"),
+}
 });
 
 /// Render the default registry in the text exposition format.

@@ -199,7 +199,15 @@ impl Gateway {
         server.bootstrap();
 
         let readiness = Arc::new(Readiness::default());
-        let gateway = McpGateway::new(snapshot.clone(), readiness.draining.clone());
+        // Bindings outlive configuration snapshots; the longest configured idle time applies.
+        let idle = config
+            .routes
+            .iter()
+            .map(|r| r.mcp.session_idle_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(3600));
+        let sessions = Arc::new(mcpgate_mcp::session::MemorySessionStore::new(idle, 100_000));
+        let gateway = McpGateway::new(snapshot.clone(), readiness.draining.clone(), sessions);
         let mut proxy =
             pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
         let mut resolvers = Vec::new();

@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mcpgate_auth::{RouteTrust, TokenValidator};
-use mcpgate_config::{Config, IpNet, Limits, RouteAuth};
+use mcpgate_config::{Config, IpNet, Limits, RouteAuth, RouteAuthRequired};
 use mcpgate_http::challenge::{bearer_challenge, resource_metadata_url};
 use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::RouteTable;
 
+use crate::mcp::RouteMcp;
 use crate::upstream::{CompiledUpstream, UpstreamError};
 
 pub enum CompiledAuth {
@@ -31,6 +32,8 @@ pub struct CompiledRoute {
     pub upstream: CompiledUpstream,
     pub auth: CompiledAuth,
     pub endpoint_mapping: EndpointMapping,
+    /// Policy and MCP rules.
+    pub mcp: RouteMcp,
 }
 
 /// What the gateway knows about a listener when a request arrives on it.
@@ -65,6 +68,7 @@ impl Snapshot {
         for (index, r) in config.routes.iter().enumerate() {
             let upstream = CompiledUpstream::compile(&r.upstream)
                 .map_err(|source| CompileError { index, source })?;
+            let mcp = RouteMcp::compile(&r.auth, &r.mcp);
             let auth = match &r.auth {
                 RouteAuth::None => CompiledAuth::None,
                 RouteAuth::Required(req) => {
@@ -72,16 +76,19 @@ impl Snapshot {
                     let path = url::Url::parse(&metadata_url)
                         .map(|u| u.path().to_string())
                         .unwrap_or_default();
-                    metadata.insert(
-                        path,
-                        protected_resource_metadata(config, &req.issuers, &req.resource),
-                    );
+                    metadata.insert(path, protected_resource_metadata(config, req, &mcp));
+                    let baseline = mcp.policy.baseline_scopes().join(" ");
                     CompiledAuth::Required {
                         trust: RouteTrust::new(
                             req.issuers.clone(),
                             canonical_resource(&req.resource),
                         ),
-                        challenge: bearer_challenge(&metadata_url, None, None, None),
+                        challenge: bearer_challenge(
+                            &metadata_url,
+                            Some(baseline.as_str()).filter(|s| !s.is_empty()),
+                            None,
+                            None,
+                        ),
                         metadata_url,
                     }
                 }
@@ -97,6 +104,7 @@ impl Snapshot {
                 upstream,
                 auth,
                 endpoint_mapping,
+                mcp,
             });
         }
         let table = RouteTable::new(
@@ -142,19 +150,27 @@ impl Snapshot {
 /// The RFC 9728 Protected Resource Metadata document for one route.
 fn protected_resource_metadata(
     config: &Config,
-    issuers: &[String],
-    resource: &url::Url,
+    req: &RouteAuthRequired,
+    mcp: &RouteMcp,
 ) -> Vec<u8> {
-    let servers: Vec<&str> = issuers
+    let servers: Vec<&str> = req
+        .issuers
         .iter()
         .filter_map(|name| config.issuers.iter().find(|i| &i.name == name))
         .map(|i| i.issuer.as_str())
         .collect();
-    let doc = serde_json::json!({
-        "resource": canonical_resource(resource),
+    let mut doc = serde_json::json!({
+        "resource": canonical_resource(&req.resource),
         "authorization_servers": servers,
+        "scopes_supported": mcp.policy.scopes_supported(),
         "bearer_methods_supported": ["header"],
     });
+    if let Some(name) = &req.access.resource_name {
+        doc["resource_name"] = name.as_str().into();
+    }
+    if let Some(url) = &req.access.resource_documentation {
+        doc["resource_documentation"] = url.as_str().into();
+    }
     serde_json::to_vec(&doc).unwrap_or_default()
 }
 
