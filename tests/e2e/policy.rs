@@ -467,10 +467,19 @@ async fn json_rpc_tricks_are_refused() {
     let before = s.up.stats.requests();
     let r = s.raw("/corp/mcp", &corp, batch).await;
     // (The sample upstream itself speaks 2025-06-18 and may refuse the batch; the gateway passed it.)
-    assert_eq!(s.up.stats.requests(), before + 1, "the batch reached the upstream: {}", r.status());
+    assert_eq!(
+        s.up.stats.requests(),
+        before + 1,
+        "the batch reached the upstream: {}",
+        r.status()
+    );
     let denied = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo"}}]"#;
     let corp_route_denies = s.raw("/corp/mcp", &reader, denied).await;
-    assert_eq!(corp_route_denies.status(), 401, "a token for another resource is refused before the body matters");
+    assert_eq!(
+        corp_route_denies.status(),
+        401,
+        "a token for another resource is refused before the body matters"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
