@@ -321,7 +321,7 @@ async fn routing_and_path_normalisation_attacks() {
     // Double slashes collapse: still route a, and only a's upstream sees it.
     let (status, _) = raw_http(
         SocketAddr::from(([127, 0, 0, 1], gw.port)),
-        "POST //a//mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+        "POST //a//mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
     );
     assert_eq!(status, 200);
     assert_eq!(b.stats.requests(), before_b, "nothing leaked to route b");
@@ -555,7 +555,7 @@ async fn a_stalled_client_body_is_cut_by_the_read_timeout() {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let started = Instant::now();
-    s.write_all(b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"").unwrap();
+    s.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"").unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf); // returns when the gateway gives up on us
     let waited = started.elapsed();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use mcpgate_auth::Principal;
-use mcpgate_config::{IdentityHeaders, McpPolicy, RouteAuth};
+use mcpgate_config::{IdentityHeaders, Route, RouteAuth};
 use mcpgate_http::challenge::bearer_challenge;
 use mcpgate_http::ErrorBody;
 use mcpgate_mcp::filter::{filter_json, SseFilter};
@@ -35,42 +35,89 @@ pub struct RouteMcp {
     pub origins: Vec<String>,
     pub identity: Option<IdentityHeaders>,
     pub authenticated: bool,
+    /// Host names this route is known by: `public_url`'s host and the route's `host`.
+    known_hosts: Vec<String>,
 }
 
 impl RouteMcp {
-    pub fn compile(auth: &RouteAuth, mcp: &McpPolicy) -> RouteMcp {
-        let access = match auth {
+    pub fn compile(route: &Route, public_url: &url::Url) -> RouteMcp {
+        let access = match &route.auth {
             RouteAuth::Required(r) => Some(&r.access),
             RouteAuth::None => None,
         };
+        let known_hosts = public_url
+            .host_str()
+            .into_iter()
+            .chain(route.host.as_deref())
+            .map(|h| {
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase()
+            })
+            .collect();
         RouteMcp {
-            policy: RoutePolicy::compile(access, mcp),
-            allow_batches: mcp.allow_batches,
-            origins: mcp.origins.clone(),
-            identity: mcp.identity_headers.clone(),
+            policy: RoutePolicy::compile(access, &route.mcp),
+            allow_batches: route.mcp.allow_batches,
+            origins: route.mcp.origins.clone(),
+            identity: route.mcp.identity_headers.clone(),
             authenticated: access.is_some(),
+            known_hosts,
         }
     }
 
-    /// DNS-rebinding guard. With `origins` configured, a present `Origin` must be listed. Without,
-    /// an unauthenticated route accepts only same-origin browsers (`Origin` naming the request's
-    /// own host); authenticated routes are protected by the token a rebinding page cannot read.
+    /// DNS-rebinding and cross-site guard. With `origins` configured, a present `Origin` must be
+    /// listed. Without, authenticated routes rely on the token (a rebinding page cannot read it);
+    /// an unauthenticated route answers only requests whose `Host` — and `Origin`, when present —
+    /// name the gateway: `public_url`'s host, the route's `host`, or a loopback name.
     pub fn origin_allowed(&self, origin: Option<&str>, host: Option<&str>) -> bool {
-        let Some(origin) = origin else { return true };
-        let origin = origin.trim().to_ascii_lowercase();
         if !self.origins.is_empty() {
+            let Some(origin) = origin else { return true };
+            let origin = origin.trim().to_ascii_lowercase();
             return self.origins.contains(&origin);
         }
         if self.authenticated {
             return true;
         }
-        let Some(host) = host else { return false };
-        let host = host.to_ascii_lowercase();
-        origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            == Some(host.as_str())
+        if !host.and_then(host_name).is_some_and(|h| self.is_known(&h)) {
+            return false;
+        }
+        match origin {
+            None => true,
+            Some(o) => url::Url::parse(o.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .and_then(|u| {
+                    u.host_str().map(|h| {
+                        h.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_ascii_lowercase()
+                    })
+                })
+                .is_some_and(|h| self.is_known(&h)),
+        }
     }
+
+    fn is_known(&self, host: &str) -> bool {
+        matches!(host, "localhost" | "127.0.0.1" | "::1")
+            || self.known_hosts.iter().any(|k| k == host)
+    }
+}
+
+/// The host name of a `Host` header value, without port or IPv6 brackets, lower-case.
+fn host_name(authority: &str) -> Option<String> {
+    let a = authority.trim();
+    let name = if let Some(rest) = a.strip_prefix('[') {
+        rest.split(']').next()?
+    } else {
+        a.rsplit_once(':').map_or(a, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                a
+            }
+        })
+    };
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
 /// What the gateway learnt from an accepted request body.
@@ -373,25 +420,33 @@ mod tests {
 
     fn route(authenticated: bool, origins: &[&str]) -> RouteMcp {
         RouteMcp {
-            policy: RoutePolicy::compile(None, &McpPolicy::default()),
+            policy: RoutePolicy::compile(None, &mcpgate_config::McpPolicy::default()),
             allow_batches: false,
             origins: origins.iter().map(|s| s.to_string()).collect(),
             identity: None,
             authenticated,
+            known_hosts: vec!["mcp.example.com".into()],
         }
     }
 
     #[test]
-    fn origin_rules() {
+    fn origin_and_host_rules() {
         let listed = route(true, &["https://app.example.com"]);
         assert!(listed.origin_allowed(None, Some("gw")));
         assert!(listed.origin_allowed(Some("https://APP.example.com"), Some("gw")));
         assert!(!listed.origin_allowed(Some("https://evil.example"), Some("gw")));
+        assert!(route(true, &[]).origin_allowed(Some("https://anything"), Some("anything")));
         let open = route(false, &[]);
-        assert!(open.origin_allowed(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+        assert!(open.origin_allowed(None, Some("127.0.0.1:8080")));
+        assert!(open.origin_allowed(Some("http://localhost:3000"), Some("localhost:8080")));
+        assert!(open.origin_allowed(Some("https://mcp.example.com"), Some("MCP.example.com")));
+        assert!(open.origin_allowed(None, Some("[::1]:8080")));
+        // DNS rebinding: the attacker's name in Host and/or Origin.
+        assert!(!open.origin_allowed(Some("http://evil.example.com"), Some("evil.example.com")));
+        assert!(!open.origin_allowed(None, Some("evil.example.com:8080")));
         assert!(!open.origin_allowed(Some("http://evil.example"), Some("127.0.0.1:8080")));
         assert!(!open.origin_allowed(Some("null"), Some("127.0.0.1:8080")));
-        assert!(route(true, &[]).origin_allowed(Some("https://anything"), Some("gw")));
+        assert!(!open.origin_allowed(None, None));
     }
 
     #[test]

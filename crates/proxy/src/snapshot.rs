@@ -68,7 +68,7 @@ impl Snapshot {
         for (index, r) in config.routes.iter().enumerate() {
             let upstream = CompiledUpstream::compile(&r.upstream)
                 .map_err(|source| CompileError { index, source })?;
-            let mcp = RouteMcp::compile(&r.auth, &r.mcp);
+            let mcp = RouteMcp::compile(r, &config.public_url);
             let auth = match &r.auth {
                 RouteAuth::None => CompiledAuth::None,
                 RouteAuth::Required(req) => {
