@@ -47,7 +47,7 @@ fn tls_client(der: &[u8], h2: bool, names: &[&str], port: u16) -> reqwest::Clien
 
 async fn tls_gateway(dir: &tempfile::TempDir, up: &SampleMcpServer) -> Gw {
     let yaml = format!(
-        "public_url: https://localhost:{{port}}\nlisteners:\n  - bind: 127.0.0.1:{{port}}\n    tls:\n      certificates:\n        - {{ cert: a.pem, key: a.key }}\n        - {{ cert: b.pem, key: b.key }}\nadmin:\n  bind: 127.0.0.1:{{admin}}\nroutes:\n  - name: main\n    path: /mcp\n    upstream:\n      url: {}\n    auth: none\n",
+        "public_url: https://other.test:{{port}}\nlisteners:\n  - bind: 127.0.0.1:{{port}}\n    tls:\n      certificates:\n        - {{ cert: a.pem, key: a.key }}\n        - {{ cert: b.pem, key: b.key }}\nadmin:\n  bind: 127.0.0.1:{{admin}}\nroutes:\n  - name: main\n    path: /mcp\n    upstream:\n      url: {}\n    auth: none\n",
         up.url()
     );
     let d = tempfile::Builder::new().tempdir_in(dir.path()).unwrap();

@@ -72,7 +72,10 @@ pub fn normalize_path(raw: &str) -> Result<NormalizedPath, PathError> {
         path.push('/');
         path.push_str(s);
     }
-    if path.is_empty() {
+    // A trailing slash is part of the resource name below a route (`/messages/` is not
+    // `/messages` to many servers); `routing` ignores one on the route path itself.
+    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    if path.is_empty() || trailing {
         path.push('/');
     }
     Ok(NormalizedPath { path, query })
@@ -174,7 +177,9 @@ mod tests {
     fn dot_segments_are_resolved() {
         assert_eq!(norm("/github/mcp/../admin").unwrap(), "/github/admin");
         assert_eq!(norm("/github/./mcp").unwrap(), "/github/mcp");
-        assert_eq!(norm("/github/mcp/..").unwrap(), "/github");
+        // RFC 3986 §5.2.4: a final `..` leaves a trailing slash (the routing ignores it on a
+        // route's own path, see `routing`).
+        assert_eq!(norm("/github/mcp/..").unwrap(), "/github/");
     }
 
     #[test]
@@ -186,8 +191,15 @@ mod tests {
 
     #[test]
     fn empty_segments_collapse() {
-        assert_eq!(norm("//github//mcp/").unwrap(), "/github/mcp");
+        assert_eq!(norm("//github//mcp").unwrap(), "/github/mcp");
         assert_eq!(norm("///").unwrap(), "/");
+    }
+
+    #[test]
+    fn a_trailing_slash_is_kept() {
+        assert_eq!(norm("//github//mcp/").unwrap(), "/github/mcp/");
+        assert_eq!(norm("/legacy/messages/").unwrap(), "/legacy/messages/");
+        assert_eq!(norm("/a/b/.").unwrap(), "/a/b/");
     }
 
     #[test]

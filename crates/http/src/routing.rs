@@ -71,7 +71,12 @@ fn path_remainder<'p>(route_path: &str, path: &'p str) -> Option<&'p str> {
         return Some(if path == "/" { "" } else { path });
     }
     let rest = path.strip_prefix(route_path)?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    match rest {
+        // `/github/mcp/` is the route's own endpoint, like `/github/mcp`.
+        "" | "/" => Some(""),
+        r if r.starts_with('/') => Some(r),
+        _ => None,
+    }
 }
 
 /// Lower-case a Host value and drop its port and any trailing dot.
@@ -123,6 +128,12 @@ mod tests {
         let m = t.find(None, "/github/mcp/sse").unwrap();
         assert_eq!((m.index, m.remainder), (0, "/sse"));
         assert_eq!(t.find(None, "/files/mcp").unwrap().remainder, "");
+        // A trailing slash on the route's own path is ignored; below it, kept.
+        assert_eq!(t.find(None, "/files/mcp/").unwrap().remainder, "");
+        assert_eq!(
+            t.find(None, "/github/mcp/messages/").unwrap().remainder,
+            "/messages/"
+        );
     }
 
     #[test]
