@@ -53,6 +53,10 @@ pub fn filter_json(
 pub struct SseFilter {
     kind: ListKind,
     splitter: SseSplitter,
+    /// The last event was passed on raw and ended on a lone CR at the end of a chunk: the
+    /// splitter will swallow a leading LF of the next chunk (the rest of that CRLF), which must
+    /// still be passed on for the stream to stay byte for byte.
+    lf_owed: bool,
 }
 
 impl SseFilter {
@@ -60,17 +64,30 @@ impl SseFilter {
         SseFilter {
             kind,
             splitter: SseSplitter::new(),
+            lf_owed: false,
         }
     }
 
     /// Feed a chunk; every event completed by it is appended to `out`, rewritten if it carries the
     /// list answer, untouched otherwise.
     pub fn push(&mut self, chunk: &[u8], allow: &dyn Fn(&Target) -> bool, out: &mut Vec<Bytes>) {
+        if let Some(&first) = chunk.first() {
+            if std::mem::take(&mut self.lf_owed) && first == b'\n' {
+                out.push(Bytes::from_static(b"\n"));
+            }
+        }
         let mut events = Vec::new();
         self.splitter.push(chunk, &mut events);
+        let Some(last) = events.pop() else {
+            return;
+        };
         for raw in events {
             out.push(self.rewrite(raw, allow));
         }
+        let ends_on_cr = last.last() == Some(&b'\r') && self.splitter.pending() == 0;
+        let ev = self.rewrite(last.clone(), allow);
+        self.lf_owed = ends_on_cr && ev == last;
+        out.push(ev);
     }
 
     /// Bytes of an unfinished event at the end of the stream (passed on as they are).
@@ -177,5 +194,72 @@ mod tests {
         let v: Value = serde_json::from_str(&ev.data).unwrap();
         assert_eq!(v["result"]["tools"], json!([{"name": "echo"}]));
         assert_eq!(f.finish().as_deref(), Some(&b": trailing comment"[..]));
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_events() {
+        let note = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\r\n\r\n";
+        let not_json = "data: not json at all\n\n";
+        let answer = format!(
+            "event: message\r\nid: 42\r\nretry: 1000\r\ndata: {}\r\n\r\n",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "delete_p"}, {"name": "greet"}, {"name": "secret"}], "nextCursor": "n"}})
+        );
+        let stream = format!("{note}{not_json}{answer}");
+        let bytes = stream.as_bytes();
+        let check = |out: &[Bytes]| {
+            assert_eq!(out.len(), 3);
+            assert_eq!(&out[0][..], note.as_bytes());
+            assert_eq!(&out[1][..], not_json.as_bytes());
+            let ev = SseEvent::parse(&out[2]).unwrap();
+            assert_eq!(ev.id.as_deref(), Some("42"));
+            assert_eq!(ev.event.as_deref(), Some("message"));
+            assert_eq!(ev.retry.as_deref(), Some("1000"));
+            let v: Value = serde_json::from_str(&ev.data).unwrap();
+            assert_eq!(v["result"]["prompts"], json!([{"name": "greet"}]));
+            assert_eq!(v["result"]["nextCursor"], "n");
+        };
+        // Events as the client sees them: the stream's bytes, re-split.
+        let resplit = |out: &[Bytes]| {
+            let mut s = SseSplitter::new();
+            let mut evs = Vec::new();
+            s.push(&out.concat(), &mut evs);
+            assert_eq!(s.finish(), None);
+            evs
+        };
+        for cut in 0..=bytes.len() {
+            let mut f = SseFilter::new(ListKind::Prompts);
+            let mut out = Vec::new();
+            f.push(&bytes[..cut], &allow, &mut out);
+            f.push(&bytes[cut..], &allow, &mut out);
+            let whole = out.concat();
+            assert!(
+                whole.starts_with(format!("{note}{not_json}").as_bytes()),
+                "cut at {cut}: passed-through events are byte for byte"
+            );
+            check(&resplit(&out));
+            assert_eq!(f.finish(), None, "cut at {cut}");
+        }
+        let mut f = SseFilter::new(ListKind::Prompts);
+        let mut out = Vec::new();
+        for b in bytes {
+            f.push(std::slice::from_ref(b), &allow, &mut out);
+        }
+        assert!(out
+            .concat()
+            .starts_with(format!("{note}{not_json}").as_bytes()));
+        check(&resplit(&out));
+    }
+
+    #[test]
+    fn sse_answers_of_another_kind_pass_byte_for_byte() {
+        let raw = format!(
+            "data: {}\n\n",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "delete_all"}]}})
+        );
+        let mut f = SseFilter::new(ListKind::Resources);
+        let mut out = Vec::new();
+        f.push(raw.as_bytes(), &allow, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][..], raw.as_bytes());
     }
 }

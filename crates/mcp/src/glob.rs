@@ -67,6 +67,12 @@ mod tests {
         assert!(!m("file:///secret/*", "file:///public/secret/x"));
         assert!(m("é*", "école") && !m("é*", "ecole"));
         assert!(m("?", "é"), "characters, not bytes");
+        assert!(!m("?", ""));
+        assert!(m("", "") && !m("", "x"));
+        assert!(m("*?", "x") && !m("*?", ""));
+        assert!(m("a**b", "ab") && m("a**b", "a-b"));
+        assert!(m("*.txt", "notes.txt") && !m("*.txt", "notes.txt.exe"));
+        assert!(!m("*.txt", "notestxt"));
     }
 
     #[test]

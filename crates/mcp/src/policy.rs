@@ -41,6 +41,7 @@ fn forbidden(reason: &'static str, message: impl Into<String>) -> Denial {
     }
 }
 
+#[derive(Debug)]
 struct Rule {
     glob: Glob,
     scopes: Vec<String>,
@@ -60,6 +61,7 @@ impl Rule {
 }
 
 /// A route's compiled policy.
+#[derive(Debug)]
 pub struct RoutePolicy {
     required_scopes: Vec<String>,
     allowed_domains: Vec<String>,
@@ -155,13 +157,13 @@ impl RoutePolicy {
 
     /// May the caller use the route at all?
     pub fn check_route(&self, p: Option<&Principal>) -> Decision {
+        if p.is_none() && self.has_baseline() {
+            return Err(forbidden(
+                "authentication_required",
+                "this endpoint needs an authenticated caller",
+            ));
+        }
         if self.missing(p, &self.required_scopes) {
-            if p.is_none() {
-                return Err(forbidden(
-                    "authentication_required",
-                    "this endpoint needs an authenticated caller",
-                ));
-            }
             return Err(Denial {
                 kind: DenialKind::InsufficientScope,
                 reason: "insufficient_scope",
@@ -172,13 +174,7 @@ impl RoutePolicy {
                 ),
             });
         }
-        if !self.allowed_domains.is_empty() {
-            let Some(p) = p else {
-                return Err(forbidden(
-                    "authentication_required",
-                    "this endpoint needs an authenticated caller",
-                ));
-            };
+        if let (false, Some(p)) = (self.allowed_domains.is_empty(), p) {
             self.check_domain(p)?;
         }
         if !self.allowed_groups.is_empty()
@@ -201,6 +197,14 @@ impl RoutePolicy {
             }
         }
         Ok(())
+    }
+
+    /// Does the route ask anything of the caller beyond a valid token?
+    fn has_baseline(&self) -> bool {
+        !(self.required_scopes.is_empty()
+            && self.allowed_domains.is_empty()
+            && self.allowed_groups.is_empty()
+            && self.require_claims.is_empty())
     }
 
     fn check_domain(&self, p: &Principal) -> Decision {
@@ -626,6 +630,82 @@ mod tests {
                 .reason,
             "tool_denied"
         );
+    }
+
+    #[test]
+    fn requirements_without_a_principal_ask_for_authentication() {
+        for access in [
+            Access {
+                allowed_groups: vec!["g".into()],
+                ..Access::default()
+            },
+            Access {
+                allowed_domains: vec!["example.com".into()],
+                ..Access::default()
+            },
+            Access {
+                require_claims: BTreeMap::from([("tenant".to_string(), "acme".to_string())]),
+                ..Access::default()
+            },
+        ] {
+            let pol = RoutePolicy::compile(Some(&access), &McpPolicy::default());
+            let d = pol.check_route(None).unwrap_err();
+            assert_eq!(
+                (d.kind, d.reason),
+                (DenialKind::Forbidden, "authentication_required")
+            );
+        }
+        // A scope or group rule on an `auth: none` route cannot be met anonymously.
+        let mcp = McpPolicy {
+            tools: vec![
+                rule("admin_*", &["mcp:admin"], &[], false),
+                rule("ops_*", &[], &["ops"], false),
+            ],
+            ..McpPolicy::default()
+        };
+        let pol = RoutePolicy::compile(None, &mcp);
+        for name in ["admin_x", "ops_x"] {
+            let t = Target::Tool(name.into());
+            assert_eq!(
+                pol.check_message(None, &call(t.clone()))
+                    .unwrap_err()
+                    .reason,
+                "authentication_required"
+            );
+            assert!(!pol.allows_target(None, &t), "{name} hidden from lists");
+        }
+        assert!(pol.allows_target(None, &Target::Tool("echo".into())));
+        assert_eq!(pol.scopes_supported(), vec!["mcp:admin"]);
+        assert!(pol.baseline_scopes().is_empty());
+    }
+
+    #[test]
+    fn step_up_lists_are_deduplicated_and_configured_scopes_supported_win() {
+        let access = Access {
+            required_scopes: vec!["mcp:read".into(), "mcp:write".into()],
+            scopes_supported: Some(vec!["mcp:read".into(), "mcp:write".into(), "x".into()]),
+            ..Access::default()
+        };
+        let mcp = McpPolicy {
+            prompts: vec![rule("secret_*", &["mcp:write", "mcp:secret"], &[], false)],
+            ..McpPolicy::default()
+        };
+        let pol = RoutePolicy::compile(Some(&access), &mcp);
+        let p = principal(&["mcp:read", "mcp:write"], &[], None, false, json!({}));
+        let d = pol
+            .check_message(Some(&p), &call(Target::Prompt("secret_plan".into())))
+            .unwrap_err();
+        assert_eq!(d.kind, DenialKind::InsufficientScope);
+        assert_eq!(
+            d.required_scopes,
+            vec!["mcp:read", "mcp:write", "mcp:secret"]
+        );
+        assert_eq!(pol.scopes_supported(), vec!["mcp:read", "mcp:write", "x"]);
+        assert_eq!(pol.baseline_scopes(), ["mcp:read", "mcp:write"]);
+        // Rules of one kind do not apply to another.
+        assert!(pol
+            .check_message(Some(&p), &call(Target::Tool("secret_plan".into())))
+            .is_ok());
     }
 
     #[test]
