@@ -72,6 +72,20 @@ def wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
+def wait_ready(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mcpgate exited; see {OUT / 'mcpgate.log'}")
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"mcpgate not ready: {url}")
+
+
 def nginx_string(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -85,18 +99,26 @@ def tools_list(n: int) -> dict:
 def write_nginx(up: int, proxy: int) -> tuple[Path, Path]:
     answer = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "hi"}]}})
     listing = json.dumps(tools_list(200))
-    sse = f"event: message\ndata: {listing}\n\n"
+    static = OUT / "static"
+    static.mkdir(exist_ok=True)
+    (static / "get-tools.json").write_text(listing)
+    (static / "get-tools.sse").write_text(f"event: message\ndata: {listing}\n\n")
     common = "daemon off;\nerror_log {log} warn;\npid {pid};\nevents {{ worker_connections 8192; }}\n"
+    # Static files answer POST with 405; `error_page` turns that into a GET of the file (the
+    # list answers are too long for an inline `return`).
+    def static_post(path: str, file: str, ctype: str) -> str:
+        return (f"    location = {path} {{ rewrite ^ /{file}.post last; }}\n"
+                f"    location = /{file}.post {{ error_page 405 =200 /get-{file}; return 405; }}\n"
+                f"    location = /get-{file} {{ root {static}; default_type {ctype}; }}\n")
     upstream = common.format(log=OUT / "nginx-up.err", pid=OUT / "nginx-up.pid") + f"""worker_processes 1;
 http {{
   access_log off;
   keepalive_requests 10000000;
+  types {{ }}
   server {{
     listen 127.0.0.1:{up} backlog=4096;
     location = /mcp {{ default_type application/json; return 200 {nginx_string(answer)}; }}
-    location = /list {{ default_type application/json; return 200 {nginx_string(listing)}; }}
-    location = /listsse {{ default_type text/event-stream; return 200 {nginx_string(sse)}; }}
-  }}
+{static_post("/list", "tools.json", "application/json")}{static_post("/listsse", "tools.sse", "text/event-stream")}  }}
 }}
 """
     proxy_conf = common.format(log=OUT / "nginx-proxy.err", pid=OUT / "nginx-proxy.pid") + f"""worker_processes auto;
@@ -194,9 +216,7 @@ def main() -> int:
         wait_port(proxy, n_proxy, "proxy nginx")
         g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(gw, admin, up, intro)])
         wait_port(gw, g, "mcpgate")
-        deadline = time.time() + 30
-        while urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz").status != 200 and time.time() < deadline:
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{admin}/readyz", g)
         rs = OUT / "tokens-RS256.txt"
         es = OUT / "tokens-ES256.txt"
         opaque = OUT / "opaque.txt"

@@ -157,6 +157,15 @@ async fn tools_list_is_filtered_to_what_the_token_may_call_over_json_and_sse() {
     assert_eq!(r.status(), 200);
     let cc = r.headers()["cache-control"].to_str().unwrap().to_string();
     assert!(cc.contains("private"), "{cc}");
+    // The rewritten body is framed (chunked on HTTP/1.1), so the connection stays usable.
+    assert_eq!(
+        r.headers()
+            .get("transfer-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("chunked"),
+        "{:?}",
+        r.headers()
+    );
     let tools = names(&r.json().await.unwrap(), "tools", "name");
     assert!(
         tools.contains(&"echo".to_string()) && tools.contains(&"add".to_string()),

@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: the request path allocates many small, short-lived buffers
+/// across threads, where glibc's arenas showed up at ~10% of CPU in profiles (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes (also in the README and `--help`).
 pub mod exit {
     /// Served and shut down cleanly, or the configuration is valid.

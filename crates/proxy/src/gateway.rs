@@ -822,7 +822,7 @@ impl ProxyHttp for McpGateway {
             resp.insert_header("cache-control", "no-cache")?;
             if session.req_header().method == http::Method::GET {
                 // Legacy HTTP+SSE: the first event may be `endpoint`, rewritten to our path.
-                resp.remove_header("content-length");
+                rechunk(session, resp)?;
                 ctx.rewrite = Some(EndpointRewrite {
                     splitter: SseSplitter::new(),
                     request_upstream_path: ctx
@@ -837,7 +837,7 @@ impl ProxyHttp for McpGateway {
         self.bind_session(session, resp, ctx).await;
         if let Some(kind) = ctx.judged.as_ref().and_then(|j| j.list) {
             if resp.status.is_success() {
-                resp.remove_header("content-length");
+                rechunk(session, resp)?;
                 resp.remove_header("etag");
                 // Filtered per caller: never from a shared cache.
                 resp.insert_header(
@@ -1035,6 +1035,16 @@ impl ProxyHttp for McpGateway {
             "request"
         );
     }
+}
+
+/// The body is about to change length: drop `Content-Length` and, on HTTP/1.1, frame it chunked
+/// (HTTP/2 frames bodies itself). Without this an HTTP/1.1 client could not find the body's end.
+fn rechunk(session: &Session, resp: &mut ResponseHeader) -> Result<()> {
+    resp.remove_header("content-length");
+    if !session.is_http2() && resp.headers.get("transfer-encoding").is_none() {
+        resp.insert_header("transfer-encoding", "chunked")?;
+    }
+    Ok(())
 }
 
 /// Rewrite a legacy `endpoint` event to point at the gateway; any other event is returned as is.
