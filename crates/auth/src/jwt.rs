@@ -26,7 +26,7 @@ pub(crate) struct UnverifiedJwt<'a> {
     pub typ: Option<String>,
     pub claims: Map<String, Value>,
     signing_input: &'a str,
-    signature: &'a str,
+    signature: Vec<u8>,
 }
 
 /// True when `token` has the JWS compact shape (three dot-separated parts).
@@ -52,7 +52,7 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedJwt<'_>, AuthErrorKind> {
         return Err(AuthErrorKind::Malformed);
     }
     // The signature must be canonical base64url too (no padding, no `+/`, no stray bits).
-    b64(s)?;
+    let signature = b64(s)?;
     let header =
         mcpgate_json::parse_object(&b64(h)?, JSON_LIMITS).map_err(|_| AuthErrorKind::Malformed)?;
     let claims =
@@ -81,7 +81,7 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedJwt<'_>, AuthErrorKind> {
         typ,
         claims,
         signing_input: &token[..h.len() + 1 + c.len()],
-        signature: s,
+        signature,
     })
 }
 
@@ -120,32 +120,13 @@ impl UnverifiedJwt<'_> {
         }
     }
 
-    /// Verify the signature with `key` for `alg`.
+    /// Verify the signature with `key` for `alg` (ring, the crypto provider TLS uses too).
     pub fn verify(&self, key: &VerifyKey, alg: Algorithm) -> Result<(), AuthErrorKind> {
-        match jsonwebtoken::crypto::verify(
-            self.signature,
-            self.signing_input.as_bytes(),
-            &key.key,
-            to_jwt_alg(alg),
-        ) {
-            Ok(true) => Ok(()),
-            _ => Err(AuthErrorKind::BadSignature),
+        if key.verify(alg, self.signing_input.as_bytes(), &self.signature) {
+            Ok(())
+        } else {
+            Err(AuthErrorKind::BadSignature)
         }
-    }
-}
-
-fn to_jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
-    use jsonwebtoken::Algorithm as J;
-    match alg {
-        Algorithm::RS256 => J::RS256,
-        Algorithm::RS384 => J::RS384,
-        Algorithm::RS512 => J::RS512,
-        Algorithm::PS256 => J::PS256,
-        Algorithm::PS384 => J::PS384,
-        Algorithm::PS512 => J::PS512,
-        Algorithm::ES256 => J::ES256,
-        Algorithm::ES384 => J::ES384,
-        Algorithm::EdDSA => J::EdDSA,
     }
 }
 

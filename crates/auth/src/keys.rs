@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
-use jsonwebtoken::DecodingKey;
 use mcpgate_config::Algorithm;
 use serde_json::{Map, Value};
 
@@ -37,7 +38,50 @@ pub(crate) struct VerifyKey {
     pub kind: KeyKind,
     /// The JWK's own `alg`, when it pins one.
     pub alg: Option<Algorithm>,
-    pub key: DecodingKey,
+    /// The public key in the form ring verifies with.
+    pub material: KeyMaterial,
+}
+
+/// Public key bytes, decoded once at JWKS load.
+pub(crate) enum KeyMaterial {
+    /// Big-endian modulus and exponent.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// Uncompressed point `04 || x || y` (P-256 / P-384) or the Ed25519 public key.
+    Point(Vec<u8>),
+}
+
+impl VerifyKey {
+    /// Check `signature` over `message` for `alg` (the caller has checked `can_verify`).
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        use ring::signature as sig;
+        match (&self.material, alg) {
+            (KeyMaterial::Rsa { n, e }, _) => {
+                let params: &sig::RsaParameters = match alg {
+                    Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                    Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                    Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                    Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                    Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                    Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                    _ => return false,
+                };
+                sig::RsaPublicKeyComponents { n, e }
+                    .verify(params, message, signature)
+                    .is_ok()
+            }
+            (KeyMaterial::Point(point), _) => {
+                let verify_alg: &dyn sig::VerificationAlgorithm = match alg {
+                    Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+                    Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+                    Algorithm::EdDSA => &sig::ED25519,
+                    _ => return false,
+                };
+                sig::UnparsedPublicKey::new(verify_alg, point)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+        }
+    }
 }
 
 impl VerifyKey {
@@ -130,15 +174,37 @@ fn parse_key(raw: &Value) -> Option<VerifyKey> {
             return None;
         }
     }
-    let kind = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => KeyKind::Rsa,
-        AlgorithmParameters::EllipticCurve(p) => match p.curve {
-            EllipticCurve::P256 => KeyKind::EcP256,
-            EllipticCurve::P384 => KeyKind::EcP384,
-            _ => return None,
-        },
+    let b64 = |v: &str| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok();
+    let (kind, material) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(p) => (
+            KeyKind::Rsa,
+            KeyMaterial::Rsa {
+                n: b64(&p.n)?,
+                e: b64(&p.e)?,
+            },
+        ),
+        AlgorithmParameters::EllipticCurve(p) => {
+            let (kind, len) = match p.curve {
+                EllipticCurve::P256 => (KeyKind::EcP256, 32),
+                EllipticCurve::P384 => (KeyKind::EcP384, 48),
+                _ => return None,
+            };
+            let (x, y) = (b64(&p.x)?, b64(&p.y)?);
+            if x.len() != len || y.len() != len {
+                return None;
+            }
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (kind, KeyMaterial::Point(point))
+        }
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            KeyKind::Ed25519
+            let x = b64(&p.x)?;
+            if x.len() != 32 {
+                return None;
+            }
+            (KeyKind::Ed25519, KeyMaterial::Point(x))
         }
         // Symmetric keys are never verification keys for us; nor is anything else.
         _ => return None,
@@ -148,12 +214,11 @@ fn parse_key(raw: &Value) -> Option<VerifyKey> {
         Some(Value::String(s)) => Some(Algorithm::parse(s)?),
         Some(_) => return None,
     };
-    let key = DecodingKey::from_jwk(&jwk).ok()?;
     Some(VerifyKey {
         kid: jwk.common.key_id.clone(),
         kind,
         alg,
-        key,
+        material,
     })
 }
 
@@ -163,7 +228,7 @@ mod tests {
     use serde_json::json;
 
     // A real P-256 public key (x, y) and a real 2048-bit RSA modulus are not needed for lookup
-    // rules; small valid encodings are enough because DecodingKey does not validate curves eagerly.
+    // rules; any coordinates of the right length are enough (points are checked when verifying).
     fn ec(kid: &str) -> Value {
         json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
@@ -239,5 +304,46 @@ mod tests {
         assert!(KeySet::parse(json!({"keys": {}}).as_object().unwrap()).is_err());
         assert!(KeySet::parse(json!({}).as_object().unwrap()).is_err());
         assert_eq!(set(vec![]).len(), 0);
+    }
+
+    #[test]
+    fn ring_verifies_eddsa_and_es384_and_rejects_tampering() {
+        use ring::rand::SystemRandom;
+        use ring::signature::{
+            EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P384_SHA384_FIXED_SIGNING,
+        };
+        let rng = SystemRandom::new();
+        let msg = b"header.claims";
+
+        let ed = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref())
+            .unwrap();
+        let ed_jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode(ed.public_key().as_ref())});
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        let ec = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = ec.public_key().as_ref();
+        let ec_jwk = json!({"kty": "EC", "crv": "P-384", "kid": "p384",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..49]), "y": URL_SAFE_NO_PAD.encode(&point[49..])});
+        let s = set(vec![ed_jwk, ec_jwk]);
+
+        let Lookup::Found(k) = s.find(Some("ed"), Algorithm::EdDSA) else {
+            panic!("ed key")
+        };
+        let sig = ed.sign(msg);
+        assert!(k.verify(Algorithm::EdDSA, msg, sig.as_ref()));
+        assert!(!k.verify(Algorithm::EdDSA, b"header.claimz", sig.as_ref()));
+
+        let Lookup::Found(k) = s.find(Some("p384"), Algorithm::ES384) else {
+            panic!("p384 key")
+        };
+        let sig = ec.sign(&rng, msg).unwrap();
+        assert!(k.verify(Algorithm::ES384, msg, sig.as_ref()));
+        let mut bad = sig.as_ref().to_vec();
+        bad[10] ^= 1;
+        assert!(!k.verify(Algorithm::ES384, msg, &bad));
+        assert!(matches!(
+            s.find(Some("p384"), Algorithm::ES256),
+            Lookup::Mismatch
+        ));
     }
 }
