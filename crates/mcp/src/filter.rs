@@ -2,9 +2,11 @@
 //! inside `text/event-stream` answers (each event rewritten as soon as it is complete; other events
 //! pass byte for byte). Items the policy hides, or that lack the field it judges by, are removed.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use mcpgate_http::sse::{SseEvent, SseSplitter};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::jsonrpc::{ListKind, Target};
 
@@ -18,35 +20,62 @@ fn shape(kind: ListKind) -> (&'static str, &'static str, fn(String) -> Target) {
     }
 }
 
-/// Filter a parsed answer in place; false when it is not a list answer of this kind.
-fn filter_value(kind: ListKind, v: &mut Value, allow: &dyn Fn(&Target) -> bool) -> bool {
-    let (array, field, make) = shape(kind);
-    let Some(items) = v
-        .get_mut("result")
-        .and_then(|r| r.get_mut(array))
-        .and_then(Value::as_array_mut)
-    else {
-        return false;
-    };
-    items.retain(|item| {
-        item.get(field)
-            .and_then(Value::as_str)
-            .is_some_and(|name| allow(&make(name.to_owned())))
-    });
-    true
+/// How an item names itself; every other member is skipped without being built.
+#[derive(serde::Deserialize)]
+struct ItemName {
+    name: Option<String>,
+    uri: Option<String>,
+    #[serde(rename = "uriTemplate")]
+    uri_template: Option<String>,
+}
+
+impl ItemName {
+    fn get(self, field: &str) -> Option<String> {
+        match field {
+            "name" => self.name,
+            "uri" => self.uri,
+            _ => self.uri_template,
+        }
+    }
 }
 
 /// The filtered JSON body, or `None` when `body` is not a list answer of this kind (pass it on).
+///
+/// Kept items are copied as the upstream wrote them (raw JSON slices); only each item's naming
+/// member is decoded. An item that cannot be read, or lacks the member, is removed.
 pub fn filter_json(
     kind: ListKind,
     body: &[u8],
     allow: &dyn Fn(&Target) -> bool,
 ) -> Option<Vec<u8>> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    if !filter_value(kind, &mut v, allow) {
-        return None;
-    }
-    serde_json::to_vec(&v).ok()
+    let (array, field, make) = shape(kind);
+    let mut top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).ok()?;
+    let mut result: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(top.get("result")?.get()).ok()?;
+    let kept = {
+        let items: Vec<&RawValue> = serde_json::from_str(result.get(array)?.get()).ok()?;
+        let mut out = String::with_capacity(result.get(array)?.get().len());
+        out.push('[');
+        for item in items {
+            let Ok(named) = serde_json::from_str::<ItemName>(item.get()) else {
+                continue;
+            };
+            if named.get(field).is_some_and(|n| allow(&make(n))) {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str(item.get());
+            }
+        }
+        out.push(']');
+        out
+    };
+    result.insert(array.to_owned(), RawValue::from_string(kept).ok()?);
+    top.insert(
+        "result".to_owned(),
+        serde_json::value::to_raw_value(&result).ok()?,
+    );
+    serde_json::to_vec(&top).ok()
 }
 
 /// Incremental filter for an SSE answer.
@@ -99,13 +128,13 @@ impl SseFilter {
         let Some(mut ev) = SseEvent::parse(&raw) else {
             return raw;
         };
-        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+        let Some(filtered) = filter_json(self.kind, ev.data.as_bytes(), allow) else {
             return raw;
         };
-        if !filter_value(self.kind, &mut v, allow) {
+        let Ok(data) = String::from_utf8(filtered) else {
             return raw;
-        }
-        ev.data = v.to_string();
+        };
+        ev.data = data;
         ev.to_bytes()
     }
 }
@@ -114,6 +143,7 @@ impl SseFilter {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::Value;
 
     fn allow(t: &Target) -> bool {
         !t.name().starts_with("delete") && !t.name().contains("secret")
@@ -261,5 +291,25 @@ mod tests {
         f.push(raw.as_bytes(), &allow, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0][..], raw.as_bytes());
+    }
+
+    #[test]
+    fn kept_items_are_copied_verbatim_and_ambiguous_ones_dropped() {
+        // An item naming itself twice cannot be judged: it is removed (fail closed).
+        let body = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","x":{"deep":[1,2,{"y":"\u00e9"}]}},{"name":"echo","name":"delete_all"},{"name":"delete_all"}]}}"#;
+        let out = filter_json(ListKind::Tools, body.as_bytes(), &allow).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#"{"name":"echo","x":{"deep":[1,2,{"y":"\u00e9"}]}}"#),
+            "verbatim: {text}"
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 1);
+        // A duplicated list key in the upstream answer leaves exactly one (filtered) list.
+        let dup = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}],"tools":[{"name":"delete_all"},{"name":"ok"}]}}"#;
+        let text = String::from_utf8(filter_json(ListKind::Tools, dup.as_bytes(), &allow).unwrap())
+            .unwrap();
+        assert_eq!(text.matches("\"tools\"").count(), 1, "{text}");
+        assert!(!text.contains("delete_all"), "{text}");
     }
 }
