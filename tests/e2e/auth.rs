@@ -8,31 +8,22 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::*;
-use mcpgate_sample::{DemoIssuer, McpServerOptions, SampleMcpServer};
+use mcpgate_sample::DemoIssuer;
 use serde_json::{json, Value};
 
-struct Setup {
-    issuer: DemoIssuer,
-    up: SampleMcpServer,
-    gw: Gw,
-}
+type Setup = Stack;
 
 async fn setup() -> Setup {
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let issuer = DemoIssuer::start(loopback).await.unwrap();
-    let up = SampleMcpServer::start(loopback, McpServerOptions::default())
-        .await
-        .unwrap();
-    let yaml = format!(
+    stack(|issuer, up| {
+        format!(
         "public_url: http://127.0.0.1:{{port}}\nlisteners:\n  - bind: 127.0.0.1:{{port}}\nadmin:\n  bind: 127.0.0.1:{{admin}}\nissuers:\n  - name: local\n    issuer: {}\n    jwks_uri: {}\n    algorithms: [ES256]\n    jwks_refresh: {{ unknown_kid_cooldown: 1s }}\n    introspection:\n      endpoint: {}/introspect\n      client_id: demo-client\n      client_secret: demo-secret\n      timeout: 1s\nroutes:\n  - name: main\n    path: /mcp\n    upstream:\n      url: {}\n    auth:\n      issuers: [local]\n",
         issuer.issuer_url(),
         issuer.jwks_url(),
         issuer.issuer_url(),
         up.url()
-    );
-    let mut gw = Gw::start(&yaml);
-    gw.ready().await;
-    Setup { issuer, up, gw }
+        )
+    })
+    .await
 }
 
 fn resource(gw: &Gw) -> String {

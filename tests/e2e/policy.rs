@@ -4,27 +4,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use mcpgate_sample::{DemoIssuer, McpServerOptions, SampleMcpServer};
 use serde_json::{json, Value};
 
-struct Setup {
-    issuer: DemoIssuer,
-    up: SampleMcpServer,
-    gw: Gw,
-}
+type Setup = Stack;
 
 async fn setup() -> Setup {
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let issuer = DemoIssuer::start(loopback).await.unwrap();
-    let up = SampleMcpServer::start(loopback, McpServerOptions::default())
-        .await
-        .unwrap();
-    let yaml = format!(
-        r#"public_url: http://127.0.0.1:{{port}}
+    stack(|issuer, up| {
+        format!(
+            r#"public_url: http://127.0.0.1:{{port}}
 listeners:
   - bind: 127.0.0.1:{{port}}
 admin:
@@ -67,12 +57,11 @@ routes:
     origins: [https://app.example.com]
     allow_batches: true
 "#,
-        iss = issuer.issuer_url(),
-        up = up.url()
-    );
-    let mut gw = Gw::start(&yaml);
-    gw.ready().await;
-    Setup { issuer, up, gw }
+            iss = issuer.issuer_url(),
+            up = up.url()
+        )
+    })
+    .await
 }
 
 impl Setup {

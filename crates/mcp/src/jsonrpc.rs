@@ -6,21 +6,8 @@
 use mcpgate_json::JsonError;
 use serde_json::{Map, Value};
 
-/// Bounds on the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_depth: usize,
-    pub max_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_depth: 64,
-            max_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
+/// Bounds on the body (the strict parser's own limits).
+pub use mcpgate_json::Limits;
 
 /// What a message acts on, for the per-target rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,11 +86,7 @@ impl RpcError {
 
 /// Parse and classify a request body.
 pub fn parse_body(bytes: &[u8], limits: Limits) -> Result<Body, RpcError> {
-    let json_limits = mcpgate_json::Limits {
-        max_depth: limits.max_depth,
-        max_bytes: limits.max_bytes,
-    };
-    let value = mcpgate_json::parse(bytes, json_limits).map_err(|e| match e {
+    let value = mcpgate_json::parse(bytes, limits).map_err(|e| match e {
         JsonError::DuplicateKey(k) => RpcError::new(
             INVALID_REQUEST,
             format!("duplicate key {k:?} in the request"),

@@ -188,3 +188,28 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     std::fs::write(&p, content).unwrap();
     p
 }
+
+/// A local token issuer and a sample MCP upstream on loopback, and the gateway in front of them.
+pub struct Stack {
+    pub issuer: mcpgate_sample::DemoIssuer,
+    pub up: mcpgate_sample::SampleMcpServer,
+    pub gw: Gw,
+}
+
+/// Start the issuer and upstream, then the gateway from `yaml(issuer, upstream)`, and wait until
+/// it is ready.
+pub async fn stack(
+    yaml: impl FnOnce(&mcpgate_sample::DemoIssuer, &mcpgate_sample::SampleMcpServer) -> String,
+) -> Stack {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let issuer = mcpgate_sample::DemoIssuer::start(loopback).await.unwrap();
+    let up = mcpgate_sample::SampleMcpServer::start(
+        loopback,
+        mcpgate_sample::McpServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut gw = Gw::start(&yaml(&issuer, &up));
+    gw.ready().await;
+    Stack { issuer, up, gw }
+}
