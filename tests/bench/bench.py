@@ -31,6 +31,7 @@ DURATION = 4 if QUICK else 8
 WARMUP = 1 if QUICK else 2
 CONNS = [16] if QUICK else [1, 16, 64]
 UNIQUE_TOKENS = 20_000 if QUICK else 100_000
+SSE_STREAMS = 1_000 if QUICK else 10_000
 
 PROCS: list[subprocess.Popen] = []
 
@@ -138,7 +139,7 @@ http {{
     return a, b
 
 
-def write_gateway(gw: int, admin: int, up: int, intro: int) -> Path:
+def write_gateway(gw: int, admin: int, up: int, intro: int, sse: int) -> Path:
     tools = "    tools:\n      - { match: \"delete_*\", scopes: [mcp:admin] }\n      - { match: \"tool_1*\", scopes: [mcp:admin] }\n      - { match: \"*\", scopes: [mcp:read] }\n"
     jwt = "    auth: { issuers: [bench] }\n"
     cfg = f"""public_url: http://127.0.0.1:{gw}
@@ -157,6 +158,7 @@ issuers:
     introspection: {{ endpoint: "http://127.0.0.1:{intro}/introspect", client_id: bench, client_secret: bench }}
 routes:
   - {{ name: none, path: /none/mcp, upstream: {{ url: "http://127.0.0.1:{up}/mcp" }}, auth: none }}
+  - {{ name: idle-sse, path: /sse/mcp, upstream: {{ url: "http://127.0.0.1:{sse}/mcp" }}, auth: none }}
   - name: jwt
     path: /jwt/mcp
     upstream: {{ url: "http://127.0.0.1:{up}/mcp" }}
@@ -191,6 +193,12 @@ def wrk(url: str, conns: int, duration: int, tokens: Path | None = None, body: s
     return json.loads(line[-1])
 
 
+def fd_limit() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -204,7 +212,7 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"missing {tool}: run tests/bench/run.sh", file=sys.stderr)
             return 2
-    up, proxy, gw, admin, intro = (free_port() for _ in range(5))
+    up, proxy, gw, admin, intro, sse = (free_port() for _ in range(6))
     results: list[dict] = []
     try:
         peers = start("peers", ["node", HERE / "peers.mjs", OUT, "https://bench.example", AUDIENCE, 2000, intro, UNIQUE_TOKENS])
@@ -214,7 +222,7 @@ def main() -> int:
         n_proxy = start("nginx-proxy", ["nginx", "-c", proxy_conf, "-p", OUT])
         wait_port(up, n_up, "upstream nginx")
         wait_port(proxy, n_proxy, "proxy nginx")
-        g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(gw, admin, up, intro)])
+        g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(gw, admin, up, intro, sse)])
         wait_port(gw, g, "mcpgate")
         wait_ready(f"http://127.0.0.1:{admin}/readyz", g)
         rs = OUT / "tokens-RS256.txt"
@@ -258,6 +266,29 @@ def main() -> int:
         results.append(r)
         print(f"{r['title']:40} c=16  {r['rps']:>10.0f} req/s  p99 {r['p99_us']:>6} µs  errors {r['errors']}", flush=True)
         results.append({"variant": "rss", "before_kib": rss_before, "after_kib": rss_kib(g.pid)})
+        # Memory over many requests: RSS before and after a long run (about 1M requests).
+        before = rss_kib(g.pid)
+        r = wrk(f"http://127.0.0.1:{gw}/jwt/mcp", 16, 10 if QUICK else 40, rs)
+        results.append({"variant": "rss-long", "requests": r["requests"], "before_kib": before, "after_kib": rss_kib(g.pid)})
+        print(f"RSS over {r['requests']} requests: {before} → {rss_kib(g.pid)} KiB", flush=True)
+        # Idle SSE streams held through the gateway (each needs two descriptors in the gateway;
+        # the count stays under this machine's per-process descriptor limit).
+        streams = min(SSE_STREAMS, max(100, (fd_limit() - 500) // 2))
+        ss = start("sse-upstream", ["node", HERE / "sse_hold.mjs", "server", sse])
+        wait_port(sse, ss, "SSE upstream")
+        base = rss_kib(g.pid)
+        client = subprocess.Popen(["node", HERE / "sse_hold.mjs", "client", f"http://127.0.0.1:{gw}/sse/mcp", str(streams)],
+                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
+        PROCS.append(client)
+        import select
+
+        ready, _, _ = select.select([client.stdout], [], [], 120)
+        line = client.stdout.readline().split() if ready else []
+        opened = int(line[1]) if len(line) > 1 else 0
+        time.sleep(1)
+        held = rss_kib(g.pid)
+        results.append({"variant": "sse-idle", "streams": opened, "before_kib": base, "after_kib": held})
+        print(f"{opened} idle SSE streams: RSS {base} → {held} KiB ({(held - base) / max(opened, 1):.1f} KiB per stream)", flush=True)
     finally:
         stop_all()
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
@@ -306,6 +337,15 @@ def write_doc(results: list[dict]) -> None:
     rss = next((r for r in results if r.get("variant") == "rss"), None)
     if rss:
         lines.append(f"Gateway RSS before the cache-miss run {rss['before_kib']} KiB, after {rss['after_kib']} KiB.")
+    long = next((r for r in results if r.get("variant") == "rss-long"), None)
+    if long:
+        growth = 100.0 * (long["after_kib"] - long["before_kib"]) / long["before_kib"]
+        lines.append(f"RSS over {long['requests']:,} more requests (cached JWT): {long['before_kib']} → {long['after_kib']} KiB ({growth:+.1f}%).")
+    idle = next((r for r in results if r.get("variant") == "sse-idle"), None)
+    if idle:
+        per = (idle["after_kib"] - idle["before_kib"]) / max(idle["streams"], 1)
+        lines.append(f"{idle['streams']:,} idle SSE streams held through the gateway: RSS {idle['before_kib']} → {idle['after_kib']} KiB, "
+                     f"{per:.1f} KiB per stream.")
     doc = ROOT / "docs" / "benchmarks.md"
     text = doc.read_text()
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -14,6 +14,7 @@ use mcpgate_auth::TokenValidator;
 use mcpgate_config::Config;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -66,6 +67,13 @@ pub fn preflight(config: &Config) -> Result<(), StartError> {
     let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
     Snapshot::compile(config, validator)?;
     Ok(())
+}
+
+/// Per-connection buffers toward clients: 16 KiB reads (requests are small JSON-RPC messages;
+/// pingora's default is 64 KiB, which dominated the memory of idle SSE streams) and pingora's
+/// default MSS-sized write buffer.
+fn client_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(16 * 1024, DEFAULT_L4_WRITE_BUFFER_SIZE)
 }
 
 /// A prepared server: built and ready to `run`.
@@ -214,7 +222,7 @@ impl Gateway {
         for (index, l) in config.listeners.iter().enumerate() {
             let addr = l.bind.to_string();
             match &l.tls {
-                None => proxy.add_tcp(&addr),
+                None => proxy.add_listener(ListenerConfig::tcp(addr).l4_buffer(client_buffers())),
                 Some(tls) => {
                     let resolver = SniResolver::load(&tls.certificates)
                         .map_err(|message| StartError::Tls { index, message })?;
@@ -228,7 +236,11 @@ impl Gateway {
                     settings.set_cert_resolver(resolver.clone());
                     settings.enable_h2();
                     resolvers.push(resolver);
-                    proxy.add_tls_with_settings(&addr, None, settings);
+                    proxy.add_listener(
+                        ListenerConfig::tcp(addr)
+                            .tls(settings)
+                            .l4_buffer(client_buffers()),
+                    );
                 }
             }
         }
