@@ -245,7 +245,8 @@ impl RoutePolicy {
         }
     }
 
-    fn check_target(&self, p: Option<&Principal>, t: &Target) -> Decision {
+    /// The target's first matching rule only; the route baseline is [`check_route`](Self::check_route).
+    pub fn check_target(&self, p: Option<&Principal>, t: &Target) -> Decision {
         let (rules, denied) = self.rules_for(t);
         let Some(rule) = rules.iter().find(|r| r.glob.matches(t.name())) else {
             return Ok(());

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use mcpgate_auth::Principal;
 use mcpgate_config::{IdentityHeaders, Route, RouteAuth};
 use mcpgate_http::challenge::bearer_challenge;
+use mcpgate_http::routing::normalize_host;
 use mcpgate_http::ErrorBody;
 use mcpgate_mcp::filter::{filter_json, SseFilter};
 use mcpgate_mcp::jsonrpc::{self, Body, ListKind, Message, MessageKind, RpcError, Target};
@@ -49,11 +50,7 @@ impl RouteMcp {
             .host_str()
             .into_iter()
             .chain(route.host.as_deref())
-            .map(|h| {
-                h.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_ascii_lowercase()
-            })
+            .map(normalize_host)
             .collect();
         RouteMcp {
             policy: RoutePolicy::compile(access, &route.mcp),
@@ -78,7 +75,7 @@ impl RouteMcp {
         if self.authenticated {
             return true;
         }
-        if !host.and_then(host_name).is_some_and(|h| self.is_known(&h)) {
+        if !host.is_some_and(|h| self.is_known(&normalize_host(h))) {
             return false;
         }
         match origin {
@@ -86,13 +83,7 @@ impl RouteMcp {
             Some(o) => url::Url::parse(o.trim())
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .and_then(|u| {
-                    u.host_str().map(|h| {
-                        h.trim_start_matches('[')
-                            .trim_end_matches(']')
-                            .to_ascii_lowercase()
-                    })
-                })
+                .and_then(|u| u.host_str().map(normalize_host))
                 .is_some_and(|h| self.is_known(&h)),
         }
     }
@@ -101,23 +92,6 @@ impl RouteMcp {
         matches!(host, "localhost" | "127.0.0.1" | "::1")
             || self.known_hosts.iter().any(|k| k == host)
     }
-}
-
-/// The host name of a `Host` header value, without port or IPv6 brackets, lower-case.
-fn host_name(authority: &str) -> Option<String> {
-    let a = authority.trim();
-    let name = if let Some(rest) = a.strip_prefix('[') {
-        rest.split(']').next()?
-    } else {
-        a.rsplit_once(':').map_or(a, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                a
-            }
-        })
-    };
-    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
 /// What the gateway learnt from an accepted request body.
@@ -202,7 +176,8 @@ impl Refusal {
     }
 }
 
-/// Judge a complete POST body for a route and caller.
+/// Judge a complete POST body for a route and caller whose route baseline
+/// ([`RoutePolicy::check_route`]) has already passed.
 pub fn judge(
     route: &RouteMcp,
     principal: Option<&Principal>,
@@ -271,17 +246,20 @@ fn authorize(
     principal: Option<&Principal>,
     msg: &Message,
 ) -> Result<(), Refusal> {
-    route
-        .policy
-        .check_message(principal, msg)
-        .map_err(|denial| {
-            Refusal::denied(
-                msg.id.clone(),
-                msg.method.clone(),
-                msg.target.clone(),
-                denial,
-            )
-        })
+    // The route baseline was checked once for the request (`check_route` in request_filter);
+    // each message only adds its target's rule.
+    let decision = match &msg.target {
+        Some(t) => route.policy.check_target(principal, t),
+        None => Ok(()),
+    };
+    decision.map_err(|denial| {
+        Refusal::denied(
+            msg.id.clone(),
+            msg.method.clone(),
+            msg.target.clone(),
+            denial,
+        )
+    })
 }
 
 /// The session owner a principal stands for.
