@@ -571,3 +571,60 @@ async fn a_stalled_client_body_is_cut_by_the_read_timeout() {
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+/// An HTTP/2 client with prior knowledge (h2c: no TLS, no upgrade).
+fn h2c_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_listener_speaks_http2_with_prior_knowledge() {
+    let up = upstream().await;
+    let mut gw = Gw::start(&config(
+        &open_route("main", "/mcp", &up.url(), ""),
+        "    h2c: true\n",
+    ));
+    gw.ready().await;
+    let call = jsonrpc(
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "over h2c"}}),
+    );
+    let r = mcp_post(&h2c_client(), &gw.url("/mcp"), &call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "over h2c");
+    assert_eq!(up.stats.tool_calls("echo"), 1);
+    // HTTP/1.1 clients are still served on the same listener.
+    let r = mcp_post(&client(), &gw.url("/mcp"), &jsonrpc(2, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+
+    // Without `h2c`, a plaintext listener speaks HTTP/1.1 only.
+    let plain = gateway_for(&up).await;
+    let r = mcp_post(
+        &h2c_client(),
+        &plain.url("/github/mcp"),
+        &jsonrpc(3, "ping", json!({})),
+    )
+    .send()
+    .await;
+    assert!(
+        r.is_err(),
+        "HTTP/2 prior knowledge must fail without h2c: {r:?}"
+    );
+    assert_eq!(up.stats.tool_calls("echo"), 1);
+}

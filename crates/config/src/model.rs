@@ -48,6 +48,8 @@ pub struct Config {
 pub struct Listener {
     pub bind: SocketAddr,
     pub tls: Option<ListenerTls>,
+    /// Plaintext listener that also accepts HTTP/2 with prior knowledge (h2c). Never with `tls`.
+    pub h2c: bool,
     /// Peers whose `X-Forwarded-*` headers are trusted (exact IPs or CIDR ranges). Empty: trust none.
     pub trusted_proxies: Vec<IpNet>,
 }

@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawListener {
     pub bind: Option<Str>,
     pub tls: Option<RawListenerTls>,
+    pub h2c: Option<bool>,
     pub trusted_proxies: Option<Vec<Str>>,
 }
 

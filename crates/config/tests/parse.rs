@@ -71,6 +71,7 @@ fn minimal_document_gets_defaults() {
     let l = &config.listeners[0];
     assert_eq!(l.bind, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
     assert!(l.tls.is_none());
+    assert!(!l.h2c);
     assert!(l.trusted_proxies.is_empty());
     assert!(config.admin.is_none());
     assert!(config.issuers.is_empty());
@@ -364,6 +365,39 @@ fn trusted_proxies_parse_into_networks() {
         "listeners[0].trusted_proxies[0]",
         "invalid trusted proxy \"not-an-ip\"",
     );
+}
+
+#[test]
+fn listener_h2c_is_for_plaintext_listeners_only() {
+    let with = |listener: &str| {
+        route_with_auth_none("").replace(
+            "  - bind: 127.0.0.1:8080\n",
+            &format!("  - bind: 127.0.0.1:8080\n{listener}"),
+        )
+    };
+    let config = parse(&with("    h2c: true\n")).unwrap();
+    assert!(config.listeners[0].h2c);
+    let config = parse(&with("    h2c: false\n")).unwrap();
+    assert!(!config.listeners[0].h2c);
+
+    let errs = errors(&with("    h2c: maybe\n"));
+    assert_eq!(errs[0].path, "listeners[0].h2c");
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::write(dir.path().join(f), "pem").unwrap();
+    }
+    let tls = "    tls: { cert: cert.pem, key: key.pem }\n";
+    let errs = parse_str(&with(&format!("{tls}    h2c: true\n")), dir.path(), &env)
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{}", ConfigErrors(errs.clone()));
+    assert_eq!(
+        errs[0].to_string(),
+        "listeners[0].h2c: only for plaintext listeners: with `tls`, HTTP/2 is negotiated by ALPN already"
+    );
+    let config = parse_str(&with(&format!("{tls}    h2c: false\n")), dir.path(), &env).unwrap();
+    assert!(config.listeners[0].tls.is_some() && !config.listeners[0].h2c);
 }
 
 #[test]

@@ -244,6 +244,14 @@ impl Gateway {
                 }
             }
         }
+        // h2c is a per-service option in pingora, not per listener: one plaintext listener asking
+        // for it lets every plaintext listener accept HTTP/2 with prior knowledge (pingora ignores
+        // it on TLS connections, which keep negotiating by ALPN).
+        if config.listeners.iter().any(|l| l.h2c) {
+            if let Some(app) = proxy.app_logic_mut() {
+                app.server_options.get_or_insert_with(Default::default).h2c = true;
+            }
+        }
         server.add_service(proxy);
 
         if let Some(admin) = &config.admin {

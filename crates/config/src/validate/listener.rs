@@ -1,4 +1,4 @@
-//! Listeners: bind addresses, TLS certificate pairs and trusted proxies.
+//! Listeners: bind addresses, TLS certificate pairs, h2c and trusted proxies.
 
 use std::net::SocketAddr;
 
@@ -13,6 +13,7 @@ pub(super) fn listener(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<Li
     let bind = bind(cx, &key(path, "bind"), &raw.bind);
     let tls_path = key(path, "tls");
     let tls = cx.optional(&raw.tls, |cx, t| tls(cx, &tls_path, t));
+    let h2c = h2c(cx, &key(path, "h2c"), raw);
     let proxies_path = key(path, "trusted_proxies");
     let trusted_proxies = cx.optional(&raw.trusted_proxies, |cx, list| {
         cx.list(&proxies_path, list, |cx, p, s| {
@@ -24,6 +25,7 @@ pub(super) fn listener(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<Li
     Some(Listener {
         bind: bind?,
         tls: tls?,
+        h2c: h2c?,
         trusted_proxies: trusted_proxies?.unwrap_or_default(),
     })
 }
@@ -35,6 +37,18 @@ pub(super) fn bind(cx: &mut Ctx, path: &str, raw: &Option<Str>) -> Option<Socket
         units::parse_socket_addr(v)
             .ok_or_else(|| " (use e.g. 0.0.0.0:8443 or [::]:8443)".to_owned())
     })
+}
+
+/// `h2c: true` (HTTP/2 with prior knowledge) is for plaintext listeners only.
+fn h2c(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<bool> {
+    let h2c = raw.h2c.unwrap_or(false);
+    if h2c && raw.tls.is_some() {
+        return cx.fail(
+            path,
+            "only for plaintext listeners: with `tls`, HTTP/2 is negotiated by ALPN already",
+        );
+    }
+    Some(h2c)
 }
 
 /// `{cert, key}` (one pair) or `{certificates: [{cert, key}, ...]}`, not both.
