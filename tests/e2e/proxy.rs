@@ -628,3 +628,88 @@ async fn h2c_listener_speaks_http2_with_prior_knowledge() {
     );
     assert_eq!(up.stats.tool_calls("echo"), 1);
 }
+
+/// A 1 MiB text that is not one byte repeated, so a dropped, doubled or reordered read shows.
+fn patterned(len: usize) -> String {
+    (0..len)
+        .map(|i| char::from(b'a' + ((i * 7 + i / 4096) % 26) as u8))
+        .collect()
+}
+
+/// mcpgate's pingora patch reads answer bodies in buffers that start at 4 KiB and grow as reads
+/// fill them (vendor/README.md). Every framing an upstream can use must still arrive byte for
+/// byte: Content-Length (JSON), chunked (SSE) and delimited by the upstream closing.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_answers_arrive_intact_in_every_framing() {
+    let text = patterned(1024 * 1024);
+
+    // An upstream that answers once with a close-delimited body: no Content-Length, no chunking.
+    let raw = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw_addr = raw.local_addr().unwrap();
+    let close_body = text.clone();
+    let raw_task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = raw.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read the request head and its small body before answering.
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") || !seen.ends_with(b"}") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "gateway closed before sending the request");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n";
+        sock.write_all(head.as_bytes()).await.unwrap();
+        // Written in uneven pieces so the gateway sees partial and full reads.
+        for piece in close_body.as_bytes().chunks(10_007) {
+            sock.write_all(piece).await.unwrap();
+        }
+        sock.shutdown().await.unwrap();
+    });
+
+    let up = upstream().await;
+    let routes = open_route("main", "/github/mcp", &up.url(), "")
+        + &open_route("raw", "/raw/mcp", &format!("http://{raw_addr}/mcp"), "");
+    let mut gw = Gw::start(&config(&routes, ""));
+    gw.ready().await;
+    let c = client();
+    let call = jsonrpc(
+        9,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": text}}),
+    );
+
+    // Content-Length: a JSON answer of over 1 MiB.
+    let r = mcp_post(&c, &gw.url("/github/mcp"), &call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"]["content"][0]["text"], text.as_str(), "JSON answer");
+
+    // Chunked: the same answer as an SSE stream.
+    let r = mcp_post(&c, &gw.url("/github/mcp"), &call)
+        .header("x-sample-stream", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let data = body
+        .split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
+        .find(|d| d.contains("\"result\""))
+        .expect("the result event");
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["result"]["content"][0]["text"], text.as_str(), "SSE answer");
+
+    // Close-delimited.
+    let r = mcp_post(&c, &gw.url("/raw/mcp"), &jsonrpc(1, "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), text, "close-delimited answer");
+    raw_task.await.unwrap();
+}

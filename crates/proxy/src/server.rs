@@ -69,11 +69,12 @@ pub fn preflight(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Per-connection buffers toward clients: 16 KiB reads (requests are small JSON-RPC messages;
-/// pingora's default is 64 KiB, which dominated the memory of idle SSE streams) and pingora's
-/// default MSS-sized write buffer.
+/// Per-connection buffers toward clients: no read buffer and pingora's default MSS-sized write
+/// buffer. pingora reads request headers into its own growing buffer, so an extra read buffer only
+/// added a copy — and tokio zero-fills it, so each idle SSE stream kept it resident (16 KiB each;
+/// pingora's default is 64 KiB). Measured: 132 → 117 KiB per idle stream, see docs/benchmarks.md.
 fn client_buffers() -> L4BufferSettings {
-    L4BufferSettings::new(16 * 1024, DEFAULT_L4_WRITE_BUFFER_SIZE)
+    L4BufferSettings::new(0, DEFAULT_L4_WRITE_BUFFER_SIZE)
 }
 
 /// A prepared server: built and ready to `run`.
