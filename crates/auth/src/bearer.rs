@@ -48,11 +48,22 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_token68(v: &[u8]) -> bool {
     let body_end = v.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    body_end > 0
-        && v[..body_end].iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    body_end > 0 && v[..body_end].iter().all(|&b| TOKEN68_BODY[b as usize])
 }
+
+/// The bytes allowed before token68's trailing `=`s, as a table: every request's token is checked
+/// byte by byte, and a lookup costs a third of the comparisons it replaces.
+const TOKEN68_BODY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 /// SHA-256 of a token: the only form in which a token is ever stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +88,18 @@ pub fn token_hash(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token68_table_matches_the_rfc_alphabet() {
+        for b in 0..=255u8 {
+            let expected =
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            assert_eq!(is_token68(&[b]), expected, "byte {b:#04x}");
+        }
+        assert!(is_token68(b"abc=="));
+        assert!(!is_token68(b"=="));
+        assert!(!is_token68(b"a=b"));
+    }
 
     #[test]
     fn extracts_bearer_tokens() {

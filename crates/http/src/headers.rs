@@ -43,12 +43,15 @@ pub fn connection_listed<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect()
 }
 
-/// True when a request header must not reach the upstream.
+/// True when a request header must not reach the upstream. Case-insensitive, without allocating:
+/// it runs for every header of every request.
 pub fn strip_toward_upstream(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    HOP_BY_HOP.contains(&lower.as_str())
-        || CLIENT_ONLY_REQUEST_HEADERS.contains(&lower.as_str())
-        || lower.starts_with(IDENTITY_HEADER_PREFIX)
+    let listed = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    listed(HOP_BY_HOP)
+        || listed(CLIENT_ONLY_REQUEST_HEADERS)
+        || name
+            .get(..IDENTITY_HEADER_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX))
 }
 
 #[cfg(test)]
@@ -61,6 +64,15 @@ mod tests {
             connection_listed(["keep-alive, X-Secret", "Upgrade"]),
             vec!["x-secret".to_string(), "upgrade".to_string()]
         );
+    }
+
+    #[test]
+    fn identity_prefix_is_matched_in_any_case_and_only_as_a_prefix() {
+        assert!(strip_toward_upstream("X-MCP-Subject"));
+        assert!(strip_toward_upstream("X-Mcp-Email"));
+        assert!(!strip_toward_upstream("x-mc"));
+        assert!(!strip_toward_upstream("mcp-x-mcp-"));
+        assert!(!strip_toward_upstream("é-mcp-long-name"));
     }
 
     #[test]

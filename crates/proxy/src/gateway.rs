@@ -803,8 +803,11 @@ impl ProxyHttp for McpGateway {
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
         );
-        for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(listed) {
-            resp.remove_header(&name);
+        for name in HOP_BY_HOP {
+            resp.remove_header(*name);
+        }
+        for name in &listed {
+            resp.remove_header(name.as_str());
         }
         let is_sse = resp
             .headers
