@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The benchmark suite, one command: installs nginx-light and wrk (Debian) when missing, builds
-# mcpgate --release, then runs every variant back to back (tests/bench/bench.py). Loopback only,
-# bounded in time (about 6 minutes; --quick about 1). Arguments go to bench.py (--quick, --write-doc).
+# The benchmark suite, one command: installs nginx-light, wrk, h2load (nghttp2-client), node and
+# openssl (Debian) when missing, builds mcpgate --release, then runs every variant back to back
+# (tests/bench/bench.py). Loopback only, bounded in time (about 11 minutes; --quick about 2).
+# Arguments go to bench.py (--quick, --write-doc).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
-  echo "--- bench: installing nginx-light and wrk"
+missing=()
+for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client node:nodejs openssl:openssl; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "--- bench: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq nginx-light wrk >/dev/null
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 echo "--- bench: building mcpgate --release"
 (cd "$root" && cargo build --release --locked -p mcpgate)
