@@ -686,7 +686,11 @@ async fn large_answers_arrive_intact_in_every_framing() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["result"]["content"][0]["text"], text.as_str(), "JSON answer");
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        text.as_str(),
+        "JSON answer"
+    );
 
     // Chunked: the same answer as an SSE stream.
     let r = mcp_post(&c, &gw.url("/github/mcp"), &call)
@@ -702,7 +706,11 @@ async fn large_answers_arrive_intact_in_every_framing() {
         .find(|d| d.contains("\"result\""))
         .expect("the result event");
     let v: Value = serde_json::from_str(data).unwrap();
-    assert_eq!(v["result"]["content"][0]["text"], text.as_str(), "SSE answer");
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        text.as_str(),
+        "SSE answer"
+    );
 
     // Close-delimited.
     let r = mcp_post(&c, &gw.url("/raw/mcp"), &jsonrpc(1, "ping", json!({})))
