@@ -19,7 +19,7 @@ use crate::protocols::l4::ext::{
     set_tcp_fastopen_connect, ConnectAttempt, ConnectErrorDetails,
 };
 use crate::protocols::l4::socket::SocketAddr;
-use crate::protocols::l4::stream::Stream;
+use crate::protocols::l4::stream::{L4BufferSettings, Stream, DEFAULT_L4_WRITE_BUFFER_SIZE};
 use crate::protocols::{GetSocketDigest, SocketDigest};
 use crate::upstreams::peer::Peer;
 use async_trait::async_trait;
@@ -176,7 +176,12 @@ where
                         Ok(socket) => {
                             local_addr = connect_attempt.local_addr();
                             debug!("connected to new server: {}", peer.address());
-                            Ok(socket.into())
+                            // mcpgate patch: the MSS-sized write buffer downstream connections
+                            // have, so a request header and a small body leave in one write
+                            // (see `HttpSession::write_request_header` in http/v1/client.rs).
+                            let mut stream: Stream = socket.into();
+                            stream.set_buffer(L4BufferSettings::new(0, DEFAULT_L4_WRITE_BUFFER_SIZE));
+                            Ok(stream)
                         }
                         Err(e) => {
                             let c = format!("Fail to connect to {peer}");

@@ -1354,6 +1354,11 @@ impl BodyWriter {
         }
     }
 
+    /// mcpgate patch: a Content-Length body of at least one byte, none of it written yet.
+    pub fn has_pending_content_length_body(&self) -> bool {
+        matches!(self.body_mode, BM::ContentLength(total, 0) if total > 0)
+    }
+
     pub fn finished(&self) -> bool {
         match self.body_mode {
             BM::Complete(_) => true,

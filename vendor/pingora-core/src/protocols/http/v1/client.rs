@@ -145,10 +145,18 @@ impl HttpSession {
             _ => Error::because(WriteError, "while writing request headers", e),
         })?;
 
-        self.underlying_stream
-            .flush()
-            .await
-            .or_err(WriteError, "flushing request header")?;
+        // mcpgate patch: when a Content-Length body follows, leave the header in the write buffer;
+        // the body writer flushes once the body is complete, so a header and a small body reach
+        // the upstream in one write instead of two (each a send() and a wake-up of the upstream).
+        // `Expect: 100-continue` needs the header alone first, so it is flushed as before.
+        let body_follows = self.body_writer.has_pending_content_length_body()
+            && !req.headers.contains_key(http::header::EXPECT);
+        if !body_follows {
+            self.underlying_stream
+                .flush()
+                .await
+                .or_err(WriteError, "flushing request header")?;
+        }
 
         // write was successful
         self.request_written = Some(req);
