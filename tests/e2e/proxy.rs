@@ -32,10 +32,12 @@ fn open_route(name: &str, path: &str, upstream_url: &str, extra: &str) -> String
 }
 
 async fn gateway_for(up: &SampleMcpServer) -> Gw {
-    let mut gw = Gw::start(&config(
-        &open_route("main", "/github/mcp", &up.url(), ""),
-        "",
-    ));
+    gateway_with(up, "/github/mcp", "").await
+}
+
+/// A ready gateway with one open route at `path` to `up`, plus `extra` top-level configuration.
+async fn gateway_with(up: &SampleMcpServer, path: &str, extra: &str) -> Gw {
+    let mut gw = Gw::start(&config(&open_route("main", path, &up.url(), ""), extra));
     gw.ready().await;
     gw
 }
@@ -335,12 +337,12 @@ async fn routing_and_path_normalisation_attacks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn size_limits() {
     let up = upstream().await;
-    let mut gw = Gw::start(&config(
-        &open_route("main", "/mcp", &up.url(), ""),
+    let gw = gateway_with(
+        &up,
+        "/mcp",
         "limits:\n  max_request_body: 1KiB\n  max_request_headers: 8KiB\n",
-    ));
-    gw.ready().await;
-    gw.ready().await;
+    )
+    .await;
     let c = client();
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x".repeat(4096)}}});
     let before = up.stats.requests();
@@ -586,11 +588,7 @@ fn h2c_client() -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread")]
 async fn h2c_listener_speaks_http2_with_prior_knowledge() {
     let up = upstream().await;
-    let mut gw = Gw::start(&config(
-        &open_route("main", "/mcp", &up.url(), ""),
-        "    h2c: true\n",
-    ));
-    gw.ready().await;
+    let gw = gateway_with(&up, "/mcp", "    h2c: true\n").await;
     let call = jsonrpc(
         1,
         "tools/call",
