@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite, one command: installs nginx-light, wrk, h2load (nghttp2-client), node and
 # openssl (Debian) when missing, builds mcpgate --release, then runs every variant back to back
-# (tests/bench/bench.py). Loopback only, bounded in time (about 11 minutes; --quick about 2).
+# (tests/bench/bench.py). Loopback only, bounded in time (about 20 minutes; --quick about 2).
 # Arguments go to bench.py (--quick, --write-doc).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
