@@ -111,7 +111,7 @@ pub fn serve(cfg: &mcpgate_config::Config) -> ExitCode {
             return ExitCode::from(exit::START_FAILED);
         }
     }
-    match mcpgate_proxy::Gateway::build(cfg) {
+    match mcpgate_proxy::GatewayServer::build(cfg) {
         Ok(gw) => {
             tracing::info!(
                 listeners = ?cfg.listeners.iter().map(|l| l.bind.to_string()).collect::<Vec<_>>(),

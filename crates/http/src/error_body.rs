@@ -4,6 +4,8 @@
 
 use serde_json::{json, Value};
 
+use crate::codes;
+
 /// Errors the gateway answers on its own, each with a fixed status and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
@@ -78,19 +80,19 @@ impl GatewayError {
         }
     }
 
-    /// JSON-RPC error code: the standard ones where they fit, else the implementation-defined range.
+    /// JSON-RPC error code ([`crate::codes`]): the standard ones where they fit, else ours.
     fn jsonrpc_code(self) -> i64 {
         match self {
-            GatewayError::BadRequest | GatewayError::BadPath => -32600,
-            GatewayError::NoRoute => -32004,
-            GatewayError::MethodNotAllowed => -32005,
-            GatewayError::OriginNotAllowed => -32010,
-            GatewayError::BodyTooLarge | GatewayError::HeadersTooLarge => -32013,
+            GatewayError::BadRequest | GatewayError::BadPath => codes::INVALID_REQUEST,
+            GatewayError::NoRoute => codes::NO_ROUTE,
+            GatewayError::MethodNotAllowed => codes::METHOD_NOT_ALLOWED,
+            GatewayError::OriginNotAllowed => codes::FORBIDDEN,
+            GatewayError::BodyTooLarge | GatewayError::HeadersTooLarge => codes::TOO_LARGE,
             GatewayError::UpstreamUnreachable
             | GatewayError::UpstreamTimeout
-            | GatewayError::UpstreamBadResponse => -32002,
-            GatewayError::ShuttingDown => -32003,
-            GatewayError::Internal => -32603,
+            | GatewayError::UpstreamBadResponse => codes::UPSTREAM_UNAVAILABLE,
+            GatewayError::ShuttingDown => codes::UNAVAILABLE,
+            GatewayError::Internal => codes::INTERNAL_ERROR,
         }
     }
 

@@ -4,6 +4,10 @@
 //! Toward the upstream the client's credentials and client-asserted identity or forwarding
 //! headers are dropped too: the upstream must only ever see what the gateway vouches for.
 
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::forwarded::Forwarded;
+
 /// Hop-by-hop headers removed in both directions. Framing headers (`Transfer-Encoding`,
 /// `Content-Length`) are left to the HTTP engine, which re-frames every message.
 pub const HOP_BY_HOP: &[&str] = &[
@@ -54,6 +58,89 @@ pub fn strip_toward_upstream(name: &str) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX))
 }
 
+/// Edits the request header sent upstream; the HTTP engine implements it over its own header type.
+pub trait HeaderEdit {
+    /// The headers as they stand.
+    fn map(&self) -> &HeaderMap;
+    fn remove(&mut self, name: &HeaderName);
+    /// Set a header the gateway owns (a fixed, lower-case name).
+    fn set_static(&mut self, name: &'static str, value: HeaderValue) -> Result<(), InvalidHeader>;
+    /// Set a header named by configuration.
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), InvalidHeader>;
+}
+
+/// A header value the gateway could not send (not a valid field value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("header {0} has a value that cannot be sent")]
+pub struct InvalidHeader(pub String);
+
+/// What the gateway adds to a request toward the upstream.
+pub struct UpstreamHeaders<'a> {
+    /// `Host` for the upstream (its own authority, never the client's).
+    pub authority: &'a HeaderValue,
+    pub forwarded: Forwarded,
+    /// The route's configured upstream headers (e.g. the upstream's own credential).
+    pub configured: &'a [(HeaderName, HeaderValue)],
+    /// Identity header names this route sets; client-sent copies are removed whatever their name.
+    pub identity_names: &'a [HeaderName],
+    /// Identity headers for this caller.
+    pub identity: Vec<(HeaderName, HeaderValue)>,
+    /// The gateway already read the body (and answered `100 Continue` itself).
+    pub body_read: bool,
+}
+
+/// Turn the client's request header into the one the upstream gets: strip what must not cross
+/// (hop-by-hop and `Connection`-listed names, credentials, spoofable forwarding and identity
+/// headers, `Accept-Encoding` so answers stay inspectable), set `Host`, `X-Forwarded-*` and the
+/// configured headers, drop `Expect` once the body is read, then set the caller's identity.
+pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<(), InvalidHeader> {
+    let listed = connection_listed(
+        h.map()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let doomed: Vec<HeaderName> = h
+        .map()
+        .keys()
+        .filter(|k| strip_toward_upstream(k.as_str()) || listed.iter().any(|l| l == k.as_str()))
+        .cloned()
+        .collect();
+    for name in &doomed {
+        h.remove(name);
+    }
+    // Bodies must stay inspectable (SSE framing, filtering): no compression upstream.
+    h.remove(&header::ACCEPT_ENCODING);
+    h.set_static("host", up.authority.clone())?;
+    let fwd = up.forwarded;
+    if let Some(chain) = fwd.for_chain {
+        h.set_static("x-forwarded-for", value("x-forwarded-for", chain)?)?;
+    }
+    h.set_static("x-forwarded-proto", HeaderValue::from_static(fwd.proto))?;
+    if let Some(host) = fwd.host {
+        h.set_static("x-forwarded-host", value("x-forwarded-host", host)?)?;
+    }
+    for (name, v) in up.configured {
+        h.set(name, v.clone())?;
+    }
+    if up.body_read {
+        // The gateway already answered `100 Continue` and holds the whole body.
+        h.remove(&header::EXPECT);
+    }
+    // Client-sent copies of identity headers are never trusted, whatever their names.
+    for name in up.identity_names {
+        h.remove(name);
+    }
+    for (name, v) in up.identity {
+        h.set(&name, v)?;
+    }
+    Ok(())
+}
+
+fn value(name: &str, v: String) -> Result<HeaderValue, InvalidHeader> {
+    HeaderValue::try_from(v).map_err(|_| InvalidHeader(name.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +185,85 @@ mod tests {
         ] {
             assert!(!strip_toward_upstream(h), "{h}");
         }
+    }
+
+    impl HeaderEdit for HeaderMap {
+        fn map(&self) -> &HeaderMap {
+            self
+        }
+        fn remove(&mut self, name: &HeaderName) {
+            HeaderMap::remove(self, name);
+        }
+        fn set_static(
+            &mut self,
+            name: &'static str,
+            value: HeaderValue,
+        ) -> Result<(), InvalidHeader> {
+            self.insert(HeaderName::from_static(name), value);
+            Ok(())
+        }
+        fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), InvalidHeader> {
+            self.insert(name.clone(), value);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn upstream_request_carries_only_what_the_gateway_vouches_for() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("host", "gw.example"),
+            ("authorization", "Bearer secret"),
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("x-mcp-subject", "mallory"),
+            ("x-who", "mallory"),
+            ("accept-encoding", "gzip"),
+            ("expect", "100-continue"),
+            ("content-type", "application/json"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let authority = HeaderValue::from_static("up:8080");
+        let configured = [(
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("k"),
+        )];
+        let who = HeaderName::from_static("x-who");
+        prepare_upstream(
+            &mut h,
+            UpstreamHeaders {
+                authority: &authority,
+                forwarded: Forwarded {
+                    for_chain: Some("10.0.0.1".into()),
+                    proto: "https",
+                    host: Some("gw.example".into()),
+                },
+                configured: &configured,
+                identity_names: std::slice::from_ref(&who),
+                identity: vec![(who.clone(), HeaderValue::from_static("alice"))],
+                body_read: true,
+            },
+        )
+        .unwrap();
+        let get = |k: &str| h.get(k).map(|v| v.to_str().unwrap().to_string());
+        for gone in [
+            "authorization",
+            "connection",
+            "x-private",
+            "x-mcp-subject",
+            "accept-encoding",
+            "expect",
+        ] {
+            assert_eq!(get(gone), None, "{gone} must not reach the upstream");
+        }
+        assert_eq!(get("host").as_deref(), Some("up:8080"));
+        assert_eq!(get("x-forwarded-for").as_deref(), Some("10.0.0.1"));
+        assert_eq!(get("x-forwarded-proto").as_deref(), Some("https"));
+        assert_eq!(get("x-forwarded-host").as_deref(), Some("gw.example"));
+        assert_eq!(get("x-api-key").as_deref(), Some("k"));
+        assert_eq!(get("x-who").as_deref(), Some("alice"));
+        assert_eq!(get("content-type").as_deref(), Some("application/json"));
     }
 }

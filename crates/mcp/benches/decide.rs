@@ -71,7 +71,16 @@ fn bench(c: &mut Criterion) {
         unreachable!()
     };
     g.bench_function("policy_decision", |b| {
-        b.iter(|| std::hint::black_box(policy.check_message(Some(&principal), &msg)).is_ok())
+        // What production runs: the route baseline once per request, then the target's rule.
+        b.iter(|| {
+            let p = Some(&principal);
+            let decision = policy.check_route(p).and_then(|()| {
+                msg.target
+                    .as_ref()
+                    .map_or(Ok(()), |t| policy.check_target(p, t))
+            });
+            std::hint::black_box(decision).is_ok()
+        })
     });
     g.bench_function("filter_200_tools_json", |b| {
         b.iter(|| std::hint::black_box(filter_json(ListKind::Tools, listing.as_bytes(), &allow)))

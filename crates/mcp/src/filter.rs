@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mcpgate_http::sse::{SseEvent, SseSplitter};
 use serde_json::value::RawValue;
 
@@ -136,6 +136,114 @@ impl SseFilter {
         };
         ev.data = data;
         ev.to_bytes()
+    }
+}
+
+/// Largest upstream `*/list` JSON answer the gateway will buffer to filter; larger ones are
+/// replaced by an error.
+pub const MAX_FILTERED_ANSWER: usize = 16 * 1024 * 1024;
+
+/// Filtering state of one `*/list` answer, fed chunk by chunk as the answer streams.
+pub enum ListFilter {
+    /// `application/json`: buffered to the end, then filtered.
+    Json {
+        kind: ListKind,
+        buf: BytesMut,
+        too_large: bool,
+    },
+    /// `text/event-stream`: every event rewritten as it completes.
+    Sse(Box<SseFilter>),
+}
+
+impl ListFilter {
+    pub fn new(kind: ListKind, sse: bool) -> ListFilter {
+        if sse {
+            ListFilter::Sse(Box::new(SseFilter::new(kind)))
+        } else {
+            ListFilter::Json {
+                kind,
+                buf: BytesMut::new(),
+                too_large: false,
+            }
+        }
+    }
+
+    /// Feed one chunk of the answer; returns what to send on now.
+    pub fn push(
+        &mut self,
+        chunk: Option<Bytes>,
+        end_of_stream: bool,
+        allow: &dyn Fn(&Target) -> bool,
+    ) -> Bytes {
+        match self {
+            ListFilter::Json {
+                kind,
+                buf,
+                too_large,
+            } => push_json(*kind, buf, too_large, chunk, end_of_stream, allow),
+            ListFilter::Sse(f) => push_sse(f, chunk, end_of_stream, allow),
+        }
+    }
+}
+
+fn push_json(
+    kind: ListKind,
+    buf: &mut BytesMut,
+    too_large: &mut bool,
+    chunk: Option<Bytes>,
+    end_of_stream: bool,
+    allow: &dyn Fn(&Target) -> bool,
+) -> Bytes {
+    if let Some(c) = chunk {
+        if buf.len() + c.len() > MAX_FILTERED_ANSWER {
+            *too_large = true;
+            buf.clear();
+        } else if !*too_large {
+            buf.extend_from_slice(&c);
+        }
+    }
+    if !end_of_stream {
+        return Bytes::new();
+    }
+    if *too_large {
+        // Fail closed: never pass an unfiltered list.
+        return Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{},"message":"list answer too large to filter"}}}}"#,
+            mcpgate_http::codes::INTERNAL_ERROR
+        ));
+    }
+    let body = std::mem::take(buf).freeze();
+    match filter_json(kind, &body, allow) {
+        Some(filtered) => Bytes::from(filtered),
+        None => body,
+    }
+}
+
+fn push_sse(
+    f: &mut SseFilter,
+    chunk: Option<Bytes>,
+    end_of_stream: bool,
+    allow: &dyn Fn(&Target) -> bool,
+) -> Bytes {
+    let mut out = Vec::new();
+    if let Some(c) = chunk {
+        f.push(&c, allow, &mut out);
+    }
+    if end_of_stream {
+        if let Some(rest) = f.finish() {
+            out.push(rest);
+        }
+    }
+    match out.len() {
+        0 => Bytes::new(),
+        1 => out.pop().unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::new();
+            for b in out {
+                all.extend_from_slice(&b);
+            }
+            all.freeze()
+        }
     }
 }
 

@@ -58,11 +58,7 @@ pub struct RpcError {
     pub id: Option<Value>,
 }
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const INVALID_PARAMS: i64 = -32602;
-/// MCP 2026-07-28: an `Mcp-Method` / `Mcp-Name` header disagrees with the body.
-pub const HEADER_MISMATCH: i64 = -32020;
+pub use mcpgate_http::codes::{HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR};
 
 impl RpcError {
     fn new(code: i64, message: impl Into<String>, id: Option<Value>) -> RpcError {

@@ -1,10 +1,16 @@
 //! What mcpgate understands of MCP, free of any HTTP engine: classifying a JSON-RPC request body
 //! (`jsonrpc`), matching names against rule globs (`glob`), deciding what a caller may do
-//! (`policy`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
+//! (`policy`, `route`, `judge`), how refusals are answered (`answer`, `authn`) and audited
+//! (`audit`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
 //! which caller owns which MCP session (`session`).
 
+pub mod answer;
+pub mod audit;
+pub mod authn;
 pub mod filter;
 pub mod glob;
 pub mod jsonrpc;
+pub mod judge;
 pub mod policy;
+pub mod route;
 pub mod session;

@@ -10,7 +10,7 @@ use mcpgate_config::{Access, McpPolicy, McpRule};
 use serde_json::Value;
 
 use crate::glob::Glob;
-use crate::jsonrpc::{ListKind, Message, Target};
+use crate::jsonrpc::{ListKind, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenialKind {
@@ -236,15 +236,6 @@ impl RoutePolicy {
         }
     }
 
-    /// May the caller send this message? (Baseline, then the target's first matching rule.)
-    pub fn check_message(&self, p: Option<&Principal>, msg: &Message) -> Decision {
-        self.check_route(p)?;
-        match &msg.target {
-            Some(t) => self.check_target(p, t),
-            None => Ok(()),
-        }
-    }
-
     /// The target's first matching rule only; the route baseline is [`check_route`](Self::check_route).
     pub fn check_target(&self, p: Option<&Principal>, t: &Target) -> Decision {
         let (rules, denied) = self.rules_for(t);
@@ -342,6 +333,20 @@ fn closure(h: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, BTreeSet<Strin
 
 #[cfg(test)]
 mod tests {
+    use crate::jsonrpc::Message;
+
+    /// What the request path composes: the route baseline (`request_filter`), then the message's
+    /// target rule (`judge`). Kept as one call for the tests' sake.
+    impl RoutePolicy {
+        fn check_message(&self, p: Option<&Principal>, msg: &Message) -> Decision {
+            self.check_route(p)?;
+            match &msg.target {
+                Some(t) => self.check_target(p, t),
+                None => Ok(()),
+            }
+        }
+    }
+
     use super::*;
     use crate::jsonrpc::MessageKind;
     use serde_json::json;

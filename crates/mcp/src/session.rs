@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use mcpgate_auth::Principal;
 use sha2::{Digest, Sha256};
 
 /// Who owns a session.
@@ -24,6 +25,20 @@ pub enum SessionCheck {
     Owner,
     /// Someone else owns it.
     Mismatch,
+}
+
+/// The session owner a principal stands for: its subject, or for client-credentials tokens
+/// (no `sub`) its client id.
+pub fn owner(p: &Principal) -> Option<SessionOwner> {
+    Some(SessionOwner {
+        issuer: p.issuer.clone(),
+        subject: p.subject.clone().or_else(|| p.client_id.clone())?,
+    })
+}
+
+/// Session ids are unique per upstream, not across them: bind them per route.
+pub fn session_key(route: &str, session_id: &str) -> String {
+    format!("{route}\u{0}{session_id}")
 }
 
 #[async_trait]

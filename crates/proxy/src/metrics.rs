@@ -17,7 +17,6 @@ pub struct Metrics {
     pub policy_denials: IntCounterVec,
     pub in_flight: IntGauge,
     pub sse_streams: IntGauge,
-    pub config_reloads: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -57,12 +56,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .expect("register mcpgate_requests_in_flight"),
     sse_streams: register_int_gauge!("mcpgate_sse_streams_open", "SSE answers being streamed.")
         .expect("register mcpgate_sse_streams_open"),
-    config_reloads: register_int_counter_vec!(
-        "mcpgate_config_reloads_total",
-        "Configuration reload attempts, by result.",
-        &["result"]
-    )
-    .expect("register mcpgate_config_reloads_total"),
 }
 });
 

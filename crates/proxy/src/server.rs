@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use mcpgate_auth::TokenValidator;
-use mcpgate_config::Config;
+use mcpgate_config::{Config, ListenerTls};
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
@@ -21,7 +21,7 @@ use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
 use crate::admin::{AdminApp, Readiness};
-use crate::gateway::{McpGateway, IN_FLIGHT};
+use crate::request::{McpProxy, IN_FLIGHT};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::SniResolver;
 use crate::upstream::RERESOLVE_INTERVAL;
@@ -78,7 +78,7 @@ fn client_buffers() -> L4BufferSettings {
 }
 
 /// A prepared server: built and ready to `run`.
-pub struct Gateway {
+pub struct GatewayServer {
     server: Server,
     readiness: Arc<Readiness>,
     grace: Duration,
@@ -184,87 +184,22 @@ impl ShutdownSignalWatch for SignalWatch {
     }
 }
 
-impl Gateway {
+impl GatewayServer {
     /// Build every service for `config`. Fails with a clear message on bad TLS material.
-    pub fn build(config: &Config) -> Result<Gateway, StartError> {
+    pub fn build(config: &Config) -> Result<GatewayServer, StartError> {
         install_crypto_provider();
         let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
         let snapshot: SharedSnapshot =
             Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
-
-        let conf = ServerConf {
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            grace_period_seconds: Some(config.shutdown.grace_period.as_secs().max(
-                if config.shutdown.grace_period.is_zero() {
-                    0
-                } else {
-                    1
-                },
-            )),
-            graceful_shutdown_timeout_seconds: Some(1),
-            ..ServerConf::default()
-        };
-        let mut server = Server::new_with_opt_and_conf(None, conf);
+        let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
         server.bootstrap();
-
         let readiness = Arc::new(Readiness::default());
-        // Bindings outlive configuration snapshots; the longest configured idle time applies.
-        let idle = config
-            .routes
-            .iter()
-            .map(|r| r.mcp.session_idle_timeout)
-            .max()
-            .unwrap_or(Duration::from_secs(3600));
-        let sessions = Arc::new(mcpgate_mcp::session::MemorySessionStore::new(idle, 100_000));
-        let gateway = McpGateway::new(snapshot.clone(), readiness.draining.clone(), sessions);
-        let mut proxy =
-            pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
-        let mut resolvers = Vec::new();
-        for (index, l) in config.listeners.iter().enumerate() {
-            let addr = l.bind.to_string();
-            match &l.tls {
-                None => proxy.add_listener(ListenerConfig::tcp(addr).l4_buffer(client_buffers())),
-                Some(tls) => {
-                    let resolver = SniResolver::load(&tls.certificates)
-                        .map_err(|message| StartError::Tls { index, message })?;
-                    // With a resolver set, pingora ignores the file paths and builds a TLS 1.2+1.3
-                    // rustls config around it; ALPN offers h2 then http/1.1.
-                    let mut settings =
-                        TlsSettings::intermediate("", "").map_err(|e| StartError::Tls {
-                            index,
-                            message: e.to_string(),
-                        })?;
-                    settings.set_cert_resolver(resolver.clone());
-                    settings.enable_h2();
-                    resolvers.push(resolver);
-                    proxy.add_listener(
-                        ListenerConfig::tcp(addr)
-                            .tls(settings)
-                            .l4_buffer(client_buffers()),
-                    );
-                }
-            }
-        }
-        // h2c is a per-service option in pingora, not per listener: one plaintext listener asking
-        // for it lets every plaintext listener accept HTTP/2 with prior knowledge (pingora ignores
-        // it on TLS connections, which keep negotiating by ALPN).
-        if config.listeners.iter().any(|l| l.h2c) {
-            if let Some(app) = proxy.app_logic_mut() {
-                app.server_options.get_or_insert_with(Default::default).h2c = true;
-            }
-        }
+
+        let (proxy, resolvers) = proxy_service(&server, config, &snapshot, &readiness)?;
         server.add_service(proxy);
-
         if let Some(admin) = &config.admin {
-            let app = AdminApp {
-                readiness: readiness.clone(),
-                snapshot: snapshot.clone(),
-            };
-            let mut svc = Service::new("mcpgate admin".to_string(), HttpServer::new_app(app));
-            svc.add_tcp(&admin.bind.to_string());
-            server.add_service(svc);
+            server.add_service(admin_service(admin.bind, &snapshot, &readiness));
         }
-
         let bg = Background {
             snapshot,
             resolvers,
@@ -272,7 +207,7 @@ impl Gateway {
             listener_addrs: config.listeners.iter().map(|l| l.bind).collect(),
         };
         server.add_service(background_service("mcpgate background", bg));
-        Ok(Gateway {
+        Ok(GatewayServer {
             server,
             readiness,
             grace: config.shutdown.grace_period,
@@ -289,4 +224,84 @@ impl Gateway {
             shutdown_signal: Box::new(watch),
         });
     }
+}
+
+/// pingora's server settings: a worker per core, and a grace period of at least one second
+/// unless the configuration asks for none (tests).
+fn server_conf(config: &Config) -> ServerConf {
+    let grace = config.shutdown.grace_period;
+    ServerConf {
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        grace_period_seconds: Some(grace.as_secs().max(u64::from(!grace.is_zero()))),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    }
+}
+
+type ProxyService = Service<pingora::proxy::HttpProxy<McpProxy>>;
+
+/// The proxy on every listener, with the session store that outlives configuration snapshots;
+/// returns the SNI resolvers whose certificates the background task reloads.
+fn proxy_service(
+    server: &Server,
+    config: &Config,
+    snapshot: &SharedSnapshot,
+    readiness: &Readiness,
+) -> Result<(ProxyService, Vec<Arc<SniResolver>>), StartError> {
+    // Bindings outlive configuration snapshots; the longest configured idle time applies.
+    let idle = config
+        .routes
+        .iter()
+        .map(|r| r.mcp.session_idle_timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(3600));
+    let sessions = Arc::new(mcpgate_mcp::session::MemorySessionStore::new(idle, 100_000));
+    let gateway = McpProxy::new(snapshot.clone(), readiness.draining.clone(), sessions);
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
+    let mut resolvers = Vec::new();
+    for (index, l) in config.listeners.iter().enumerate() {
+        let tcp = ListenerConfig::tcp(l.bind.to_string()).l4_buffer(client_buffers());
+        let Some(tls) = &l.tls else {
+            proxy.add_listener(tcp);
+            continue;
+        };
+        let (settings, resolver) =
+            tls_settings(tls).map_err(|message| StartError::Tls { index, message })?;
+        resolvers.push(resolver);
+        proxy.add_listener(tcp.tls(settings));
+    }
+    // h2c is a per-service option in pingora, not per listener: one plaintext listener asking
+    // for it lets every plaintext listener accept HTTP/2 with prior knowledge (pingora ignores
+    // it on TLS connections, which keep negotiating by ALPN).
+    if config.listeners.iter().any(|l| l.h2c) {
+        if let Some(app) = proxy.app_logic_mut() {
+            app.server_options.get_or_insert_with(Default::default).h2c = true;
+        }
+    }
+    Ok((proxy, resolvers))
+}
+
+/// TLS 1.2 + 1.3 around an SNI resolver. With a resolver set, pingora ignores the file paths and
+/// builds a rustls config around it; ALPN offers h2 then http/1.1.
+fn tls_settings(tls: &ListenerTls) -> Result<(TlsSettings, Arc<SniResolver>), String> {
+    let resolver = SniResolver::load(&tls.certificates)?;
+    let mut settings = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
+    settings.set_cert_resolver(resolver.clone());
+    settings.enable_h2();
+    Ok((settings, resolver))
+}
+
+fn admin_service(
+    bind: std::net::SocketAddr,
+    snapshot: &SharedSnapshot,
+    readiness: &Arc<Readiness>,
+) -> Service<HttpServer<AdminApp>> {
+    let app = AdminApp {
+        readiness: readiness.clone(),
+        snapshot: snapshot.clone(),
+    };
+    let mut svc = Service::new("mcpgate admin".to_string(), HttpServer::new_app(app));
+    svc.add_tcp(&bind.to_string());
+    svc
 }

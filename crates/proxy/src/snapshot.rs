@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mcpgate_auth::{RouteTrust, TokenValidator};
-use mcpgate_config::{Config, IpNet, Limits, RouteAuth, RouteAuthRequired};
+use mcpgate_config::{Config, IpNet, Limits, Route, RouteAuth, RouteAuthRequired};
 use mcpgate_http::challenge::{bearer_challenge, resource_metadata_url};
 use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::RouteTable;
+use mcpgate_mcp::route::{BadIdentityHeader, RouteMcp};
 
-use crate::mcp::RouteMcp;
 use crate::upstream::{CompiledUpstream, UpstreamError};
 
 pub enum CompiledAuth {
@@ -26,6 +26,16 @@ pub enum CompiledAuth {
     },
 }
 
+impl CompiledAuth {
+    /// The RFC 9728 metadata URL challenges point at; empty on unauthenticated routes.
+    pub fn metadata_url(&self) -> &str {
+        match self {
+            CompiledAuth::Required { metadata_url, .. } => metadata_url,
+            CompiledAuth::None => "",
+        }
+    }
+}
+
 pub struct CompiledRoute {
     pub name: String,
     pub path: String,
@@ -34,6 +44,57 @@ pub struct CompiledRoute {
     pub endpoint_mapping: EndpointMapping,
     /// Policy and MCP rules.
     pub mcp: RouteMcp,
+}
+
+impl CompiledRoute {
+    fn compile(config: &Config, index: usize, r: &Route) -> Result<CompiledRoute, CompileError> {
+        let upstream = CompiledUpstream::compile(&r.upstream)
+            .map_err(|source| CompileError::Upstream { index, source })?;
+        let mcp = RouteMcp::compile(r, &config.public_url)
+            .map_err(|source| CompileError::Identity { index, source })?;
+        let auth = match &r.auth {
+            RouteAuth::None => CompiledAuth::None,
+            RouteAuth::Required(req) => CompiledAuth::compile(req, &mcp),
+        };
+        let endpoint_mapping = EndpointMapping {
+            route_path: r.path.clone(),
+            upstream_base: upstream.base_path.clone(),
+            upstream_origin: upstream.origin.clone(),
+        };
+        Ok(CompiledRoute {
+            name: r.name.clone(),
+            path: r.path.clone(),
+            upstream,
+            auth,
+            endpoint_mapping,
+            mcp,
+        })
+    }
+}
+
+impl CompiledAuth {
+    /// Trust (issuers, audience) and the 401 challenge: the metadata URL and the baseline scopes.
+    fn compile(req: &RouteAuthRequired, mcp: &RouteMcp) -> CompiledAuth {
+        let metadata_url = resource_metadata_url(&req.resource);
+        let baseline = mcp.policy.baseline_scopes().join(" ");
+        CompiledAuth::Required {
+            trust: RouteTrust::new(req.issuers.clone(), canonical_resource(&req.resource)),
+            challenge: bearer_challenge(
+                &metadata_url,
+                Some(baseline.as_str()).filter(|s| !s.is_empty()),
+                None,
+                None,
+            ),
+            metadata_url,
+        }
+    }
+}
+
+/// The request path a metadata URL is served at.
+fn metadata_path(metadata_url: &str) -> String {
+    url::Url::parse(metadata_url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default()
 }
 
 /// What the gateway knows about a listener when a request arrives on it.
@@ -55,10 +116,14 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("routes[{index}].upstream: {source}")]
-pub struct CompileError {
-    index: usize,
-    source: UpstreamError,
+pub enum CompileError {
+    #[error("routes[{index}].upstream: {source}")]
+    Upstream { index: usize, source: UpstreamError },
+    #[error("routes[{index}].identity_headers: {source}")]
+    Identity {
+        index: usize,
+        source: BadIdentityHeader,
+    },
 }
 
 impl Snapshot {
@@ -66,46 +131,12 @@ impl Snapshot {
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut metadata = HashMap::new();
         for (index, r) in config.routes.iter().enumerate() {
-            let upstream = CompiledUpstream::compile(&r.upstream)
-                .map_err(|source| CompileError { index, source })?;
-            let mcp = RouteMcp::compile(r, &config.public_url);
-            let auth = match &r.auth {
-                RouteAuth::None => CompiledAuth::None,
-                RouteAuth::Required(req) => {
-                    let metadata_url = resource_metadata_url(&req.resource);
-                    let path = url::Url::parse(&metadata_url)
-                        .map(|u| u.path().to_string())
-                        .unwrap_or_default();
-                    metadata.insert(path, protected_resource_metadata(config, req, &mcp));
-                    let baseline = mcp.policy.baseline_scopes().join(" ");
-                    CompiledAuth::Required {
-                        trust: RouteTrust::new(
-                            req.issuers.clone(),
-                            canonical_resource(&req.resource),
-                        ),
-                        challenge: bearer_challenge(
-                            &metadata_url,
-                            Some(baseline.as_str()).filter(|s| !s.is_empty()),
-                            None,
-                            None,
-                        ),
-                        metadata_url,
-                    }
-                }
-            };
-            let endpoint_mapping = EndpointMapping {
-                route_path: r.path.clone(),
-                upstream_base: upstream.base_path.clone(),
-                upstream_origin: upstream.origin.clone(),
-            };
-            routes.push(CompiledRoute {
-                name: r.name.clone(),
-                path: r.path.clone(),
-                upstream,
-                auth,
-                endpoint_mapping,
-                mcp,
-            });
+            let route = CompiledRoute::compile(config, index, r)?;
+            if let RouteAuth::Required(req) = &r.auth {
+                let doc = protected_resource_metadata(config, req, &route.mcp);
+                metadata.insert(metadata_path(route.auth.metadata_url()), doc);
+            }
+            routes.push(route);
         }
         let table = RouteTable::new(
             config

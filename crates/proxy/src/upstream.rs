@@ -25,6 +25,8 @@ pub struct CompiledUpstream {
     pub port: u16,
     /// `host[:port]` as sent in the upstream `Host` header.
     pub authority: String,
+    /// The same, ready to send.
+    pub authority_header: HeaderValue,
     /// The upstream URL's path (the route path is replaced by it).
     pub base_path: String,
     /// `scheme://authority`, to recognise absolute URLs pointing at the upstream.
@@ -61,30 +63,11 @@ impl CompiledUpstream {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
         };
-        let mut headers = Vec::with_capacity(up.headers.len());
-        for (name, value) in &up.headers {
-            let n = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| UpstreamError::Header(name.clone(), e.to_string()))?;
-            let v = HeaderValue::from_str(value.expose()).map_err(|_| {
-                UpstreamError::Header(name.clone(), "value is not a valid header value".into())
-            })?;
-            headers.push((n, v));
-        }
-        let ca = match &up.tls.ca_file {
-            Some(path) => Some(load_ca(path)?),
-            None => None,
-        };
-        let client_cert = match &up.tls.client_cert {
-            Some(pair) => Some(Arc::new(
-                crate::tls::load_cert_key(&pair.cert, &pair.key).map_err(|message| {
-                    UpstreamError::File {
-                        path: pair.cert.display().to_string(),
-                        message,
-                    }
-                })?,
-            )),
-            None => None,
-        };
+        let authority_header = HeaderValue::from_str(&authority)
+            .map_err(|_| UpstreamError::Header("host".into(), "not a valid header value".into()))?;
+        let headers = configured_headers(up)?;
+        let ca = up.tls.ca_file.as_deref().map(load_ca).transpose()?;
+        let client_cert = load_client_cert(up)?;
         // A literal IP needs no DNS.
         let initial = host
             .trim_start_matches('[')
@@ -101,6 +84,7 @@ impl CompiledUpstream {
             host,
             port,
             authority,
+            authority_header,
             base_path: up.url.path().to_string(),
             timeouts: up.timeouts,
             headers,
@@ -168,6 +152,35 @@ impl CompiledUpstream {
         peer.group_key = self.pool_group;
         peer
     }
+}
+
+/// `upstream.headers`, parsed once (the upstream's own credential, for instance).
+fn configured_headers(up: &Upstream) -> Result<Vec<(HeaderName, HeaderValue)>, UpstreamError> {
+    up.headers
+        .iter()
+        .map(|(name, value)| {
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| UpstreamError::Header(name.clone(), e.to_string()))?;
+            let v = HeaderValue::from_str(value.expose()).map_err(|_| {
+                UpstreamError::Header(name.clone(), "value is not a valid header value".into())
+            })?;
+            Ok((n, v))
+        })
+        .collect()
+}
+
+/// The client certificate for mutual TLS toward the upstream, when configured.
+fn load_client_cert(up: &Upstream) -> Result<Option<Arc<CertKey>>, UpstreamError> {
+    let Some(pair) = &up.tls.client_cert else {
+        return Ok(None);
+    };
+    let cert = crate::tls::load_cert_key(&pair.cert, &pair.key).map_err(|message| {
+        UpstreamError::File {
+            path: pair.cert.display().to_string(),
+            message,
+        }
+    })?;
+    Ok(Some(Arc::new(cert)))
 }
 
 /// A stable key for the upstream's trust settings (CA certificates and client certificate files).

@@ -1,0 +1,125 @@
+//! Request bodies: small ones read whole before the upstream is chosen, large or chunked ones
+//! held back chunk by chunk, and either way judged before the upstream sees a byte. Every body is
+//! bounded by `limits.max_request_body` before it is buffered.
+
+use bytes::{Bytes, BytesMut};
+use mcpgate_http::GatewayError;
+use mcpgate_mcp::judge::{judge as judge_body, Judged, Refusal};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session as HttpSession;
+use pingora::{Error, ErrorType, Result};
+
+use super::ctx::{BodyState, RequestCtx};
+use super::phases::header_str;
+use crate::snapshot::CompiledRoute;
+
+/// Bodies up to this size are read in `request_filter`: pingora can replay at most 64 KiB of a
+/// body read there (`BODY_BUF_LIMIT`). Larger or chunked bodies are held in `request_body_filter`.
+pub const EARLY_READ_LIMIT: u64 = 64 * 1024;
+
+/// Read a small request body completely (pingora replays it to the upstream afterwards).
+pub async fn read_early(session: &mut HttpSession, limit: u64) -> Result<Bytes> {
+    if header_str(session.req_header(), "expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        // pingora never sends 100 itself; a client waiting for it would stall.
+        let cont = ResponseHeader::build(100, Some(0))?;
+        session.write_response_header(Box::new(cont), false).await?;
+    }
+    session.enable_retry_buffering();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() as u64 > limit {
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Judge a complete body for this caller and route; an accepted call is audited.
+pub fn judge(
+    req: &RequestHeader,
+    ctx: &RequestCtx,
+    route: &CompiledRoute,
+    body: &[u8],
+    max_body: u64,
+) -> std::result::Result<Judged, Refusal> {
+    let judged = judge_body(
+        &route.mcp,
+        ctx.principal.as_deref(),
+        body,
+        header_str(req, "mcp-method"),
+        header_str(req, "mcp-name"),
+        max_body,
+    )?;
+    mcpgate_mcp::audit::record(
+        "allow",
+        "policy",
+        &route.name,
+        ctx.principal.as_deref(),
+        judged.method.as_deref(),
+        judged.target.as_ref(),
+    );
+    Ok(judged)
+}
+
+/// Count a streamed chunk against the body limit (413 past it).
+pub fn count(ctx: &mut RequestCtx, chunk: Option<&Bytes>, limit: u64) -> Result<()> {
+    if let Some(b) = chunk {
+        ctx.body_bytes += b.len() as u64;
+        if ctx.body_bytes > limit {
+            ctx.local_error = Some(GatewayError::BodyTooLarge.reason());
+            return Err(Error::new(ErrorType::HTTPStatus(413)));
+        }
+    }
+    Ok(())
+}
+
+/// Hold every byte back until the whole body is judged: the upstream gets none of a refused
+/// body. (`Some(empty)`, not `None`, which would end the upstream body.) At the end the body is
+/// judged and released whole, or refused: the refusal is answered from `fail_to_proxy`.
+pub fn hold_and_judge(
+    req: &RequestHeader,
+    ctx: &mut RequestCtx,
+    body: &mut Option<Bytes>,
+    end_of_stream: bool,
+    max_body: u64,
+) -> Result<()> {
+    let BodyState::Held(held) = &mut ctx.body else {
+        return Ok(());
+    };
+    if let Some(b) = body.take() {
+        held.extend_from_slice(&b);
+    }
+    if !end_of_stream {
+        *body = Some(Bytes::new());
+        return Ok(());
+    }
+    let whole = std::mem::take(held).freeze();
+    let snapshot = ctx.snapshot.clone();
+    let Some(route) = snapshot
+        .as_ref()
+        .zip(ctx.route_index)
+        .and_then(|(s, i)| s.routes.get(i))
+    else {
+        return Error::e_explain(ErrorType::InternalError, "no route selected");
+    };
+    match judge(req, ctx, route, &whole, max_body) {
+        Ok(judged) => {
+            ctx.judged = Some(judged);
+            ctx.body = BodyState::Released;
+            *body = Some(whole);
+            Ok(())
+        }
+        Err(refusal) => {
+            let status = if matches!(refusal, Refusal::Invalid(_)) {
+                400
+            } else {
+                403
+            };
+            ctx.body = BodyState::Refused(refusal);
+            Err(Error::new(ErrorType::HTTPStatus(status)))
+        }
+    }
+}

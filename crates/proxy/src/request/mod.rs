@@ -1,0 +1,185 @@
+//! The request path: pingora's `ProxyHttp` hooks, each a short list of named steps. Decisions come
+//! from the pure crates (`mcpgate-http`, `mcpgate-auth`, `mcpgate-mcp`); this module only wires
+//! them to pingora. Most refusals are decided in `request_filter` before any upstream connection
+//! exists; a large or chunked POST body is judged in `request_body_filter` once complete (the
+//! upstream has only the headers then) and its refusal answered from `fail_to_proxy`.
+//! docs/architecture.md walks through the same phases with the same numbers.
+
+mod answer;
+mod body;
+mod ctx;
+mod failure;
+mod forward;
+mod logging;
+mod phases;
+mod response;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mcpgate_mcp::session::SessionStore;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session as HttpSession};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, Result};
+
+pub use ctx::{RequestCtx, IN_FLIGHT};
+use phases::{Phase, Stop};
+
+use crate::snapshot::SharedSnapshot;
+
+/// The gateway's `ProxyHttp` service: one per process, reading the current configuration snapshot.
+pub struct McpProxy {
+    snapshot: SharedSnapshot,
+    draining: Arc<AtomicBool>,
+    /// Session bindings; outside the snapshot so they survive configuration reloads.
+    sessions: Arc<dyn SessionStore>,
+}
+
+impl McpProxy {
+    pub fn new(
+        snapshot: SharedSnapshot,
+        draining: Arc<AtomicBool>,
+        sessions: Arc<dyn SessionStore>,
+    ) -> Self {
+        McpProxy {
+            snapshot,
+            draining,
+            sessions,
+        }
+    }
+
+    /// Phases 1–10 of docs/architecture.md, in order. The first that refuses stops the request.
+    async fn request_phases(&self, session: &mut HttpSession, ctx: &mut RequestCtx) -> Phase {
+        let snapshot = self.admit(session, ctx);
+        let target = phases::parse_request(session.req_header(), &snapshot)?;
+        ctx.path.clone_from(&target.path);
+        if let Some(doc) = phases::metadata_document(session.req_header(), &snapshot, &target.path)
+        {
+            return Err(doc.into());
+        }
+        let (index, remainder) = phases::find_route(session.req_header(), &snapshot, &target.path)?;
+        ctx.route_index = Some(index);
+        let route = &snapshot.routes[index];
+        phases::check_method_and_length(session.req_header(), &snapshot)?;
+        phases::check_origin(session.req_header(), route)?;
+        ctx.principal = phases::authenticate(session.req_header(), &snapshot, route).await?;
+        self.check_session_owner(session, ctx, route).await?;
+        phases::check_route_policy(ctx, route)?;
+        let max_body = snapshot.limits.max_request_body;
+        phases::judge_small_body(session, ctx, route, max_body).await?;
+        phases::plan_upstream(
+            ctx,
+            session.req_header(),
+            route,
+            remainder,
+            target.query.as_deref(),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for McpProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut HttpSession,
+        ctx: &mut RequestCtx,
+    ) -> Result<bool> {
+        match self.request_phases(session, ctx).await {
+            Ok(()) => Ok(false),
+            Err(Stop::Answer(a)) => {
+                answer::write_answer(session, ctx, *a).await?;
+                Ok(true)
+            }
+            Err(Stop::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut HttpSession,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(limit) = ctx.snapshot.as_ref().map(|s| s.limits.max_request_body) else {
+            return Ok(());
+        };
+        body::count(ctx, body.as_ref(), limit)?;
+        body::hold_and_judge(session.req_header(), ctx, body, end_of_stream, limit)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut HttpSession,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        forward::choose_peer(ctx)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut HttpSession,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        forward::prepare_request(session, upstream_request, ctx)
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut HttpSession,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response::strip_hop_by_hop(resp);
+        let is_sse = response::mark_sse(session, resp, ctx)?;
+        response::bind_session(self.sessions.as_ref(), session, resp, ctx).await;
+        response::start_list_filter(session, resp, ctx, is_sse)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut HttpSession,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        response::transform_body(ctx, body, end_of_stream);
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut HttpSession,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let Some(answer) = failure::failure_answer(e, ctx) else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        let status = answer.status;
+        // The client may be gone by now; there is nobody left to tell.
+        let _ = answer::write_answer(session, ctx, answer).await;
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut HttpSession, e: Option<&Error>, ctx: &mut RequestCtx) {
+        logging::finish(session, e, ctx);
+    }
+}

@@ -1,0 +1,308 @@
+//! The request phases, in the order `request_filter` runs them (docs/architecture.md numbers them
+//! the same way). Each phase either lets the request go on or stops it with a [`LocalAnswer`];
+//! no upstream connection exists yet, so nothing of a refused request reaches the upstream.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use mcpgate_auth::{bearer_token, Principal};
+use mcpgate_http::codes;
+use mcpgate_http::path::encode_path;
+use mcpgate_http::routing::upstream_path;
+use mcpgate_http::{normalize_path, GatewayError, NormalizedPath};
+use mcpgate_mcp::answer::{AuditFacts, LocalAnswer};
+use mcpgate_mcp::authn::AuthFailure;
+use mcpgate_mcp::judge::Refusal;
+use mcpgate_mcp::session::{owner, session_key, SessionCheck};
+use pingora::http::RequestHeader;
+use pingora::proxy::Session as HttpSession;
+
+use super::body;
+use super::ctx::{BodyState, RequestCtx};
+use super::McpProxy;
+use crate::snapshot::{CompiledAuth, CompiledRoute, Snapshot};
+
+/// Why the phases stopped: an answer to write, or a failure pingora handles (`fail_to_proxy`).
+pub enum Stop {
+    /// Boxed: the happy path carries only a pointer-sized error slot.
+    Answer(Box<LocalAnswer>),
+    Failed(Box<pingora::Error>),
+}
+
+impl From<LocalAnswer> for Stop {
+    fn from(a: LocalAnswer) -> Stop {
+        Stop::Answer(Box::new(a))
+    }
+}
+
+impl From<GatewayError> for Stop {
+    fn from(e: GatewayError) -> Stop {
+        Stop::Answer(Box::new(e.into()))
+    }
+}
+
+impl From<Box<pingora::Error>> for Stop {
+    fn from(e: Box<pingora::Error>) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+pub type Phase<T = ()> = Result<T, Stop>;
+
+/// Prefix of RFC 9728 Protected Resource Metadata paths.
+const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";
+
+impl McpProxy {
+    /// 1. Admit: load the configuration snapshot once, set client timeouts, and keep-alive
+    ///    (off while draining); note the listener's TLS and whether the peer is a trusted proxy.
+    pub(super) fn admit(&self, session: &mut HttpSession, ctx: &mut RequestCtx) -> Arc<Snapshot> {
+        let snapshot = self.snapshot.load_full();
+        ctx.snapshot = Some(snapshot.clone());
+        let limits = &snapshot.limits;
+        session.set_read_timeout(Some(limits.client_read_timeout));
+        session.set_write_timeout(Some(limits.client_write_timeout));
+        let keepalive =
+            (!self.draining.load(Ordering::Relaxed)).then_some(limits.client_keepalive.as_secs());
+        session.set_keepalive(keepalive);
+        if let Some(l) = snapshot.listener_for(local_addr(session)) {
+            ctx.tls = l.tls;
+            ctx.peer_trusted = client_ip(session)
+                .is_some_and(|ip| l.trusted_proxies.iter().any(|n| n.contains(ip)));
+        }
+        snapshot
+    }
+
+    /// 7. Session: an `Mcp-Session-Id` bound to another caller is answered as unknown (404).
+    pub(super) async fn check_session_owner(
+        &self,
+        session: &HttpSession,
+        ctx: &mut RequestCtx,
+        route: &CompiledRoute,
+    ) -> Phase {
+        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
+            return Ok(());
+        };
+        let Some(owner) = ctx.principal.as_deref().and_then(owner) else {
+            return Ok(());
+        };
+        let check = self
+            .sessions
+            .check(&session_key(&route.name, sid), &owner)
+            .await;
+        match check {
+            SessionCheck::Mismatch => Err(session_not_found().into()),
+            SessionCheck::Owner => {
+                ctx.session_bound = true;
+                Ok(())
+            }
+            SessionCheck::Unbound => Ok(()),
+        }
+    }
+}
+
+/// 2. Parse: header size (431) and path normalisation (400). The query is kept apart: it is
+///    forwarded but never logged.
+pub fn parse_request(req: &RequestHeader, snapshot: &Snapshot) -> Phase<NormalizedPath> {
+    if headers_size(req) > snapshot.limits.max_request_headers {
+        return Err(GatewayError::HeadersTooLarge.into());
+    }
+    let raw_target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    normalize_path(raw_target).map_err(|_| GatewayError::BadPath.into())
+}
+
+/// 2a. Protected Resource Metadata (RFC 9728) is the gateway's own document: public,
+///     CORS-readable, answered without a route.
+pub fn metadata_document(
+    req: &RequestHeader,
+    snapshot: &Snapshot,
+    path: &str,
+) -> Option<LocalAnswer> {
+    if !path.starts_with(WELL_KNOWN_PRM) {
+        return None;
+    }
+    let Some(doc) = snapshot.metadata.get(path) else {
+        return Some(GatewayError::NoRoute.into());
+    };
+    let with_cors = |a: LocalAnswer| {
+        a.with_header("access-control-allow-origin", "*")
+            .with_header("access-control-allow-methods", "GET, OPTIONS")
+    };
+    Some(match req.method.as_str() {
+        "GET" | "HEAD" => with_cors(LocalAnswer::document(200, "application/json", doc.clone())),
+        "OPTIONS" => with_cors(LocalAnswer::document(204, "text/plain", Vec::new())),
+        _ => LocalAnswer::from(GatewayError::MethodNotAllowed).with_header("allow", "GET, OPTIONS"),
+    })
+}
+
+/// 3. Route by host and path (404). Returns the route's index and the path below the route.
+pub fn find_route<'p>(
+    req: &RequestHeader,
+    snapshot: &Snapshot,
+    path: &'p str,
+) -> Phase<(usize, &'p str)> {
+    let m = snapshot
+        .table
+        .find(request_host(req), path)
+        .ok_or(GatewayError::NoRoute)?;
+    Ok((m.index, m.remainder))
+}
+
+/// 4. Method (405) and declared body length (413), before any byte of the body is read.
+pub fn check_method_and_length(req: &RequestHeader, snapshot: &Snapshot) -> Phase {
+    if !matches!(req.method.as_str(), "GET" | "POST" | "DELETE") {
+        let refusal = LocalAnswer::from(GatewayError::MethodNotAllowed)
+            .with_header("allow", "GET, POST, DELETE");
+        return Err(refusal.into());
+    }
+    if declared_length(req).is_some_and(|n| n > snapshot.limits.max_request_body) {
+        return Err(GatewayError::BodyTooLarge.into());
+    }
+    Ok(())
+}
+
+/// 5. Origin: the route's allow-list, or the DNS-rebinding guard on unauthenticated routes (403).
+pub fn check_origin(req: &RequestHeader, route: &CompiledRoute) -> Phase {
+    if route
+        .mcp
+        .origin_allowed(header_str(req, "origin"), request_host(req))
+    {
+        Ok(())
+    } else {
+        Err(GatewayError::OriginNotAllowed.into())
+    }
+}
+
+/// 6. Authenticate: the bearer token becomes a `Principal` (400 malformed, 401 missing or
+///    refused, 503 when the identity provider cannot be asked). `None` on `auth: none` routes.
+pub async fn authenticate(
+    req: &RequestHeader,
+    snapshot: &Snapshot,
+    route: &CompiledRoute,
+) -> Phase<Option<Arc<Principal>>> {
+    let CompiledAuth::Required {
+        trust,
+        challenge,
+        metadata_url,
+    } = &route.auth
+    else {
+        return Ok(None);
+    };
+    let header = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let failure = match bearer_token(header) {
+        Ok(Some(token)) => match snapshot.validator.validate(token, trust).await {
+            Ok(principal) => return Ok(Some(principal)),
+            Err(e) => AuthFailure::Invalid(e, mcpgate_auth::token_hash(token)),
+        },
+        Ok(None) => AuthFailure::Missing(challenge.clone()),
+        Err(_) => AuthFailure::Malformed,
+    };
+    Err(failure.answer(metadata_url).into())
+}
+
+/// 8. Route policy: the route's baseline (scopes, email domains, groups, claims) (403).
+pub fn check_route_policy(ctx: &RequestCtx, route: &CompiledRoute) -> Phase {
+    route
+        .mcp
+        .policy
+        .check_route(ctx.principal.as_deref())
+        .map_err(|denial| {
+            let refusal = Refusal::denied(None, None, None, denial);
+            refusal.answer(route.auth.metadata_url()).into()
+        })
+}
+
+/// 9. Body: a POST's JSON-RPC body is judged before the upstream sees it (400/403) — read now
+///    when its declared length is small, otherwise held back in `request_body_filter`.
+pub async fn judge_small_body(
+    session: &mut HttpSession,
+    ctx: &mut RequestCtx,
+    route: &CompiledRoute,
+    max_body: u64,
+) -> Phase {
+    if session.req_header().method != http::Method::POST {
+        return Ok(());
+    }
+    if declared_length(session.req_header()).is_none_or(|n| n > body::EARLY_READ_LIMIT) {
+        ctx.body = BodyState::Held(Default::default());
+        return Ok(());
+    }
+    let bytes = body::read_early(session, max_body).await?;
+    ctx.body = BodyState::ReadEarly;
+    let judged = body::judge(session.req_header(), ctx, route, &bytes, max_body)
+        .map_err(|refusal| refusal.answer(route.auth.metadata_url()))?;
+    ctx.judged = Some(judged);
+    Ok(())
+}
+
+/// 10. Plan the upstream request: its URI (the route prefix replaced by the upstream's path, the
+///     query kept) and whether it is a long-lived stream (GET) or a request.
+pub fn plan_upstream(
+    ctx: &mut RequestCtx,
+    req: &RequestHeader,
+    route: &CompiledRoute,
+    remainder: &str,
+    query: Option<&str>,
+) {
+    let mut uri = encode_path(&upstream_path(&route.upstream.base_path, remainder));
+    if let Some(q) = query {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    ctx.upstream_uri = uri;
+    ctx.streaming = req.method == http::Method::GET;
+}
+
+fn session_not_found() -> LocalAnswer {
+    LocalAnswer::error(
+        404,
+        codes::SESSION_NOT_FOUND,
+        "session_not_found",
+        "session not found",
+        None,
+    )
+    .audited(AuditFacts {
+        reason: "session_owner_mismatch",
+        method: None,
+        target: None,
+    })
+}
+
+pub fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The host the client addressed: the request target's authority (HTTP/2, absolute form) or `Host`.
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_str(req, "host"))
+}
+
+fn declared_length(req: &RequestHeader) -> Option<u64> {
+    header_str(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+fn headers_size(req: &RequestHeader) -> usize {
+    let uri = req.uri.to_string().len();
+    req.headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + uri
+}
+
+pub fn client_ip(session: &HttpSession) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+fn local_addr(session: &HttpSession) -> Option<SocketAddr> {
+    session.server_addr().and_then(|a| a.as_inet()).copied()
+}
