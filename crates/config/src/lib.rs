@@ -7,6 +7,7 @@
 
 mod error;
 mod interpolate;
+mod ipnet;
 pub mod model;
 mod raw;
 mod units;

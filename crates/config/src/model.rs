@@ -4,11 +4,13 @@
 //! routes and issuers resolved, secrets interpolated). Nothing downstream re-validates.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+
+pub use crate::ipnet::IpNet;
 
 /// A secret string (client secret, upstream credential). Its `Debug` never prints the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,42 +54,6 @@ pub struct Listener {
     pub h2c: bool,
     /// Peers whose `X-Forwarded-*` headers are trusted (exact IPs or CIDR ranges). Empty: trust none.
     pub trusted_proxies: Vec<IpNet>,
-}
-
-/// An IPv4 or IPv6 network in CIDR form (`10.0.0.0/8`, `::1/128`); a bare IP is a /32 or /128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl IpNet {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            (IpAddr::V6(_), IpAddr::V4(v4)) => self.contains(IpAddr::V6(v4.to_ipv6_mapped())),
-            // A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`.
-            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => self.contains(IpAddr::V4(v4)),
-                None => false,
-            },
-        }
-    }
-}
-
-impl std::str::FromStr for IpNet {
-    type Err = String;
-    /// `10.0.0.0/8`, `2001:db8::/32`, or a bare IP (a /32 or /128); the prefix is range-checked.
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::units::parse_ip_net(s)
-    }
 }
 
 #[derive(Debug, Clone)]

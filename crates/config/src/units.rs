@@ -2,10 +2,8 @@
 //!
 //! Parsers never quote the input in their errors; callers add the value as written.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
-
-use crate::model::IpNet;
 
 /// A humantime duration: `30s`, `5m`, `1h`, `500ms`, `1h 30m`.
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
@@ -46,27 +44,6 @@ pub(crate) fn parse_socket_addr(s: &str) -> Option<SocketAddr> {
         Ipv4Addr::LOCALHOST.into(),
         port.parse().ok()?,
     ))
-}
-
-/// `10.0.0.0/8`, `2001:db8::/32`, or a bare IP (a /32 or /128).
-pub(crate) fn parse_ip_net(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    let (addr, prefix) = match s.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| "expected an IP address or CIDR range such as 10.0.0.0/8".to_owned())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => max,
-        Some(p) => match p.parse::<u8>() {
-            Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("prefix length must be 0..={max}")),
-        },
-    };
-    Ok(IpNet { addr, prefix })
 }
 
 #[cfg(test)]
@@ -126,50 +103,5 @@ mod tests {
         assert_eq!(parse_socket_addr("localhost:99999"), None);
         assert_eq!(parse_socket_addr("example.com:80"), None);
         assert_eq!(parse_socket_addr("x"), None);
-    }
-
-    #[test]
-    fn ip_nets_parse() {
-        let net = parse_ip_net("10.0.0.0/8").unwrap();
-        assert_eq!(
-            net,
-            IpNet {
-                addr: "10.0.0.0".parse().unwrap(),
-                prefix: 8
-            }
-        );
-        assert_eq!(parse_ip_net("127.0.0.1").unwrap().prefix, 32);
-        assert_eq!(parse_ip_net("::1").unwrap().prefix, 128);
-        assert_eq!(parse_ip_net("2001:db8::/32").unwrap().prefix, 32);
-        assert_eq!(parse_ip_net("0.0.0.0/0").unwrap().prefix, 0);
-        assert!(parse_ip_net("10.0.0.0/33").is_err());
-        assert!(parse_ip_net("::/129").is_err());
-        assert!(parse_ip_net("10.0.0.0/+8").is_err());
-        assert!(parse_ip_net("10.0.0.0/").is_err());
-        assert!(parse_ip_net("10.0.0/8").is_err());
-        assert!(parse_ip_net("example.com").is_err());
-    }
-
-    #[test]
-    fn ip_nets_contain() {
-        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
-        let v4 = parse_ip_net("10.0.0.0/8").unwrap();
-        assert!(v4.contains(ip("10.1.2.3")));
-        assert!(!v4.contains(ip("11.0.0.1")));
-        assert!(v4.contains(ip("::ffff:10.1.2.3")), "v4-mapped v6 peer");
-        assert!(!v4.contains(ip("::1")));
-        let host = parse_ip_net("127.0.0.1").unwrap();
-        assert!(host.contains(ip("127.0.0.1")));
-        assert!(!host.contains(ip("127.0.0.2")));
-        let all = parse_ip_net("0.0.0.0/0").unwrap();
-        assert!(all.contains(ip("203.0.113.9")));
-        let v6 = parse_ip_net("2001:db8::/32").unwrap();
-        assert!(v6.contains(ip("2001:db8:1::5")));
-        assert!(!v6.contains(ip("2001:db9::1")));
-        assert!(!v6.contains(ip("10.0.0.1")));
-        let mapped = parse_ip_net("::ffff:10.0.0.0/104").unwrap();
-        assert!(mapped.contains(ip("10.9.9.9")));
-        let all6 = parse_ip_net("::/0").unwrap();
-        assert!(all6.contains(ip("2001:db8::1")));
     }
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::error::key;
-use crate::model::{CertificatePair, Listener, ListenerTls};
+use crate::model::{CertificatePair, IpNet, Listener, ListenerTls};
 use crate::raw::{RawListener, RawListenerTls, Str};
 use crate::units;
 
@@ -18,7 +18,7 @@ pub(super) fn listener(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<Li
     let trusted_proxies = cx.optional(&raw.trusted_proxies, |cx, list| {
         cx.list(&proxies_path, list, |cx, p, s| {
             cx.parse(p, s, "trusted proxy", |v| {
-                units::parse_ip_net(v).map_err(|e| format!(": {e}"))
+                v.parse::<IpNet>().map_err(|e| format!(": {e}"))
             })
         })
     });
