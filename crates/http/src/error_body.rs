@@ -11,6 +11,7 @@ use crate::codes;
 pub enum GatewayError {
     BadPath,
     BadRequest,
+    BodyNotAllowed,
     NoRoute,
     MethodNotAllowed,
     OriginNotAllowed,
@@ -26,7 +27,7 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(self) -> u16 {
         match self {
-            GatewayError::BadPath | GatewayError::BadRequest => 400,
+            GatewayError::BadPath | GatewayError::BadRequest | GatewayError::BodyNotAllowed => 400,
             GatewayError::NoRoute => 404,
             GatewayError::OriginNotAllowed => 403,
             GatewayError::MethodNotAllowed => 405,
@@ -44,6 +45,7 @@ impl GatewayError {
         match self {
             GatewayError::BadPath => "bad_path",
             GatewayError::BadRequest => "bad_request",
+            GatewayError::BodyNotAllowed => "body_not_allowed",
             GatewayError::NoRoute => "no_route",
             GatewayError::MethodNotAllowed => "method_not_allowed",
             GatewayError::OriginNotAllowed => "origin_not_allowed",
@@ -61,6 +63,9 @@ impl GatewayError {
         match self {
             GatewayError::BadPath => "the request path is not acceptable",
             GatewayError::BadRequest => "malformed request",
+            GatewayError::BodyNotAllowed => {
+                "GET and DELETE requests carry no body on an MCP endpoint"
+            }
             GatewayError::NoRoute => "no MCP endpoint at this path",
             GatewayError::MethodNotAllowed => "method not allowed on this endpoint",
             GatewayError::OriginNotAllowed => "requests from this Origin are not allowed",
@@ -83,7 +88,9 @@ impl GatewayError {
     /// JSON-RPC error code ([`crate::codes`]): the standard ones where they fit, else ours.
     fn jsonrpc_code(self) -> i64 {
         match self {
-            GatewayError::BadRequest | GatewayError::BadPath => codes::INVALID_REQUEST,
+            GatewayError::BadRequest | GatewayError::BadPath | GatewayError::BodyNotAllowed => {
+                codes::INVALID_REQUEST
+            }
             GatewayError::NoRoute => codes::NO_ROUTE,
             GatewayError::MethodNotAllowed => codes::METHOD_NOT_ALLOWED,
             GatewayError::OriginNotAllowed => codes::FORBIDDEN,

@@ -201,30 +201,52 @@ fn target(method: &str, params: Option<&Map<String, Value>>) -> Result<Option<Ta
 }
 
 /// MCP 2026-07-28 request headers must agree with the body (authorization uses the body).
+/// `Mcp-Name` values that are not plain ASCII arrive as `=?base64?…?=` and are compared decoded;
+/// a malformed encoding is refused like a mismatch.
 pub fn check_mcp_headers(
     msg: &Message,
     mcp_method: Option<&str>,
     mcp_name: Option<&str>,
 ) -> Result<(), RpcError> {
+    let mismatch = |what: &str| {
+        RpcError::new(
+            HEADER_MISMATCH,
+            format!("the {what} header does not match the request body"),
+            msg.id.clone(),
+        )
+    };
     if let Some(h) = mcp_method {
         if msg.method.as_deref() != Some(h.trim()) {
-            return Err(RpcError::new(
-                HEADER_MISMATCH,
-                "the Mcp-Method header does not match the request body",
-                msg.id.clone(),
-            ));
+            return Err(mismatch("Mcp-Method"));
         }
     }
     if let Some(h) = mcp_name {
-        if msg.target.as_ref().map(Target::name) != Some(h.trim()) {
-            return Err(RpcError::new(
-                HEADER_MISMATCH,
-                "the Mcp-Name header does not match the request body",
-                msg.id.clone(),
-            ));
+        let name = decode_header_value(h.trim()).ok_or_else(|| mismatch("Mcp-Name"))?;
+        if msg.target.as_ref().map(Target::name) != Some(name.as_ref()) {
+            return Err(mismatch("Mcp-Name"));
         }
     }
     Ok(())
+}
+
+const BASE64_PREFIX: &str = "=?base64?";
+const BASE64_SUFFIX: &str = "?=";
+
+/// An MCP header value as the client meant it: plain, or decoded from the 2026-07-28 sentinel
+/// form `=?base64?{standard Base64 of the UTF-8 bytes}?=` (markers exact and lower-case).
+/// `None` for a sentinel whose Base64 is not canonical or whose bytes are not UTF-8.
+pub fn decode_header_value(value: &str) -> Option<std::borrow::Cow<'_, str>> {
+    use base64::Engine;
+    let Some(encoded) = value
+        .strip_prefix(BASE64_PREFIX)
+        .and_then(|v| v.strip_suffix(BASE64_SUFFIX))
+    else {
+        return Some(value.into());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok().map(Into::into)
 }
 
 /// The list methods whose answers can be filtered.
@@ -384,5 +406,39 @@ mod tests {
             Some(ListKind::ResourceTemplates)
         );
         assert_eq!(list_kind("tools/call"), None);
+    }
+
+    #[test]
+    fn mcp_name_in_the_base64_sentinel_form_is_compared_decoded() {
+        let get =
+            single(r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"résumé"}}"#);
+        // "résumé" in UTF-8, standard Base64.
+        assert!(
+            check_mcp_headers(&get, Some("prompts/get"), Some("=?base64?csOpc3Vtw6k=?=")).is_ok()
+        );
+        let call = single(
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"=?base64?eA==?="}}"#,
+        );
+        // A name that looks like the sentinel is itself sent encoded.
+        assert!(check_mcp_headers(&call, None, Some("=?base64?PT9iYXNlNjQ/ZUE9PT89?=")).is_ok());
+        assert_eq!(
+            check_mcp_headers(&call, None, Some("=?base64?eA==?="))
+                .unwrap_err()
+                .code,
+            HEADER_MISMATCH
+        );
+        for bad in [
+            "=?base64?%%%?=",
+            "=?base64?csOpc3Vtw6k?=",
+            "=?base64?/w==?=",
+        ] {
+            assert_eq!(
+                check_mcp_headers(&get, None, Some(bad)).unwrap_err().code,
+                HEADER_MISMATCH,
+                "{bad} must be refused"
+            );
+        }
+        // Markers are exact: an upper-case one is a plain value, which does not match.
+        assert!(check_mcp_headers(&get, None, Some("=?BASE64?csOpc3Vtw6k=?=")).is_err());
     }
 }

@@ -60,6 +60,8 @@ pub enum ResponseTransform {
     EndpointRewrite {
         splitter: SseSplitter,
         request_upstream_path: String,
+        /// The list filter for the rest of the stream, on a filtering route.
+        then: Option<ListFilter>,
     },
     /// A `*/list` answer filtered to what the caller may use.
     ListFilter(ListFilter),

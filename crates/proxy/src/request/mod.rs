@@ -179,6 +179,19 @@ impl ProxyHttp for McpProxy {
         }
     }
 
+    /// What pingora's own error lines say about the request: method, normalised path and host —
+    /// never the query, which may carry a token (`?access_token=`) or a legacy session id.
+    fn request_summary(&self, session: &HttpSession, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let path = if ctx.path.is_empty() {
+            "-"
+        } else {
+            ctx.path.as_str()
+        };
+        let host = phases::header_str(req, "host").unwrap_or("-");
+        format!("{} {path}, Host: {host}", req.method)
+    }
+
     async fn logging(&self, session: &mut HttpSession, e: Option<&Error>, ctx: &mut RequestCtx) {
         logging::finish(session, e, ctx);
     }

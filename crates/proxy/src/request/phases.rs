@@ -148,17 +148,30 @@ pub fn find_route<'p>(
     Ok((m.index, m.remainder))
 }
 
-/// 4. Method (405) and declared body length (413), before any byte of the body is read.
+/// 4. Method (405), a body where MCP has none (400), and declared body length (413), before any
+///    byte of the body is read.
 pub fn check_method_and_length(req: &RequestHeader, snapshot: &Snapshot) -> Phase {
     if !matches!(req.method.as_str(), "GET" | "POST" | "DELETE") {
         let refusal = LocalAnswer::from(GatewayError::MethodNotAllowed)
             .with_header("allow", "GET, POST, DELETE");
         return Err(refusal.into());
     }
+    if req.method != http::Method::POST && has_body(req) {
+        // A GET or DELETE body means nothing to MCP, and no policy ever judges it.
+        return Err(GatewayError::BodyNotAllowed.into());
+    }
     if declared_length(req).is_some_and(|n| n > snapshot.limits.max_request_body) {
         return Err(GatewayError::BodyTooLarge.into());
     }
     Ok(())
+}
+
+/// A request announces a body: a non-zero `Content-Length` or any `Transfer-Encoding`
+/// (RFC 9112 §6.1: chunked framing is a body even when it turns out empty).
+fn has_body(req: &RequestHeader) -> bool {
+    let length = req.headers.get(http::header::CONTENT_LENGTH);
+    req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || length.is_some_and(|v| v.as_bytes().iter().any(|b| *b != b'0'))
 }
 
 /// 5. Origin: the route's allow-list, or the DNS-rebinding guard on unauthenticated routes (403).
@@ -239,7 +252,8 @@ pub async fn judge_small_body(
 }
 
 /// 10. Plan the upstream request: its URI (the route prefix replaced by the upstream's path, the
-///     query kept) and whether it is a long-lived stream (GET) or a request.
+///     query kept) and whether it is a long-lived stream — a GET, or a 2026-07-28
+///     `subscriptions/listen` POST, whose answer lives as long as the subscription — or a request.
 pub fn plan_upstream(
     ctx: &mut RequestCtx,
     req: &RequestHeader,
@@ -253,8 +267,15 @@ pub fn plan_upstream(
         uri.push_str(q);
     }
     ctx.upstream_uri = uri;
-    ctx.streaming = req.method == http::Method::GET;
+    let listens = ctx
+        .judged
+        .as_ref()
+        .is_some_and(|j| j.method.as_deref() == Some(SUBSCRIPTIONS_LISTEN));
+    ctx.streaming = req.method == http::Method::GET || listens;
 }
+
+/// MCP 2026-07-28: the POST that replaces the GET stream.
+const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 
 fn session_not_found() -> LocalAnswer {
     LocalAnswer::error(

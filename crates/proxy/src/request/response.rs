@@ -6,18 +6,20 @@ use bytes::{Bytes, BytesMut};
 use mcpgate_http::headers::{connection_listed, HOP_BY_HOP};
 use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::sse::{SseEvent, SseSplitter};
-use mcpgate_mcp::filter::ListFilter;
+use mcpgate_mcp::filter::{KindSet, ListFilter, SseFilter, Watch};
 use mcpgate_mcp::jsonrpc::Target;
 use mcpgate_mcp::session::{owner, session_key, SessionStore};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session as HttpSession;
 use pingora::Result;
+use serde_json::Value;
 
 use super::ctx::{RequestCtx, ResponseTransform};
 use super::phases::header_str;
 use crate::metrics::METRICS;
 
-/// Remove hop-by-hop headers and those the upstream's `Connection` lists.
+/// Remove hop-by-hop headers, those the upstream's `Connection` lists, and the upstream's
+/// `Server` (it tells an attacker which server, and which version, to aim at).
 pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
     let listed = connection_listed(
         resp.headers
@@ -31,6 +33,7 @@ pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
     for name in &listed {
         resp.remove_header(name.as_str());
     }
+    resp.remove_header("server");
 }
 
 /// Mark an SSE answer so no intermediary buffers it; a legacy GET stream gets its `endpoint`
@@ -62,6 +65,7 @@ pub fn mark_sse(
         ctx.response = ResponseTransform::EndpointRewrite {
             splitter: SseSplitter::new(),
             request_upstream_path: path.to_string(),
+            then: stream_filter(resp, ctx)?,
         };
     }
     Ok(true)
@@ -103,13 +107,54 @@ pub fn start_list_filter(
     ctx: &mut RequestCtx,
     is_sse: bool,
 ) -> Result<()> {
-    let Some(kind) = ctx.judged.as_ref().and_then(|j| j.list) else {
+    let Some(judged) = ctx.judged.as_ref() else {
+        return Ok(());
+    };
+    let Some(kind) = judged.list else {
         return Ok(());
     };
     if !resp.status.is_success() {
         return Ok(());
     }
+    let id = judged.id.clone().unwrap_or(Value::Null);
     rechunk(session, resp)?;
+    private_answer(resp, is_sse)?;
+    ctx.response = ResponseTransform::ListFilter(if is_encoded(resp) {
+        resp.remove_header("content-encoding");
+        ListFilter::Unreadable {
+            id: Some(id),
+            sse: is_sse,
+        }
+    } else {
+        ListFilter::new(kind, is_sse, id)
+    });
+    Ok(())
+}
+
+/// A stream on a filtering route (a GET stream replaying earlier answers, the legacy `/sse`
+/// stream carrying every answer) has each list result in it filtered.
+fn stream_filter(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<Option<ListFilter>> {
+    let Some(route) = ctx.route() else {
+        return Ok(None);
+    };
+    let kinds = KindSet::of(|k| route.mcp.policy.filters(k));
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    private_answer(resp, true)?;
+    if is_encoded(resp) {
+        resp.remove_header("content-encoding");
+        return Ok(Some(ListFilter::Unreadable {
+            id: Some(Value::Null),
+            sse: true,
+        }));
+    }
+    let filter = SseFilter::watching(Watch::Stream(kinds), Value::Null);
+    Ok(Some(ListFilter::Sse(Box::new(filter))))
+}
+
+/// Headers of an answer filtered for one caller.
+fn private_answer(resp: &mut ResponseHeader, is_sse: bool) -> Result<()> {
     resp.remove_header("etag");
     let cache = if is_sse {
         "private, no-cache"
@@ -118,8 +163,14 @@ pub fn start_list_filter(
     };
     resp.insert_header("cache-control", cache)?;
     resp.append_header("vary", "authorization")?;
-    ctx.response = ResponseTransform::ListFilter(ListFilter::new(kind, is_sse));
     Ok(())
+}
+
+/// The gateway asks upstreams for identity encoding; an answer compressed anyway cannot be read.
+fn is_encoded(resp: &ResponseHeader) -> bool {
+    resp.headers
+        .get("content-encoding")
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 /// Apply the answer's transform to one chunk of its body.
@@ -140,57 +191,81 @@ pub fn transform_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_str
         ResponseTransform::EndpointRewrite {
             splitter,
             request_upstream_path,
+            then,
         } => {
             let mapping = route.map(|r| &r.endpoint_mapping);
-            let done = rewrite_first_event(
+            let Some((endpoint, rest)) = take_endpoint_event(
                 splitter,
                 mapping,
                 request_upstream_path,
                 body,
                 end_of_stream,
-            );
-            if done {
-                // Only the first event can be `endpoint`; the rest of the stream passes untouched.
-                ctx.response = ResponseTransform::None;
-            }
+            ) else {
+                return;
+            };
+            // Only the first event can be `endpoint`; the rest of the stream passes untouched,
+            // or through the list filter on a filtering route.
+            let rest = match then.take() {
+                None => {
+                    ctx.response = ResponseTransform::None;
+                    rest
+                }
+                Some(mut filter) => {
+                    let principal = ctx.principal.as_deref();
+                    let allow = |t: &Target| {
+                        route.is_some_and(|r| r.mcp.policy.allows_target(principal, t))
+                    };
+                    let filtered = filter.push(Some(rest), end_of_stream, &allow);
+                    ctx.response = ResponseTransform::ListFilter(filter);
+                    filtered
+                }
+            };
+            *body = Some(match endpoint {
+                Some(ev) => [ev, rest].concat().into(),
+                None => rest,
+            });
         }
     }
 }
 
-/// Wait for the first complete event, rewrite it if it is `endpoint`, pass everything else.
-/// True once the first event has been handled.
-fn rewrite_first_event(
+/// Wait for the first complete event. Then: the `endpoint` event rewritten to the gateway's path
+/// (`None` when the first event is something else), and every byte after it.
+fn take_endpoint_event(
     splitter: &mut SseSplitter,
     mapping: Option<&EndpointMapping>,
     request_upstream_path: &str,
     body: &mut Option<Bytes>,
     end_of_stream: bool,
-) -> bool {
+) -> Option<(Option<Bytes>, Bytes)> {
     let mut events = Vec::new();
     if let Some(chunk) = body.take() {
         splitter.push(&chunk, &mut events);
     }
     if events.is_empty() && !end_of_stream {
         *body = Some(Bytes::new());
-        return false;
+        return None;
     }
-    let mut out = BytesMut::new();
     let mut events = events.into_iter();
-    if let Some(first) = events.next() {
-        out.extend_from_slice(&rewrite_endpoint_event(
-            first,
-            mapping,
-            request_upstream_path,
-        ));
+    let first = events.next();
+    let endpoint = first
+        .as_ref()
+        .filter(|raw| is_endpoint_event(raw))
+        .map(|raw| rewrite_endpoint_event(raw.clone(), mapping, request_upstream_path));
+    let mut rest = BytesMut::new();
+    if endpoint.is_none() {
+        rest.extend_from_slice(&first.unwrap_or_default());
     }
     for ev in events {
-        out.extend_from_slice(&ev);
+        rest.extend_from_slice(&ev);
     }
-    if let Some(rest) = splitter.finish() {
-        out.extend_from_slice(&rest);
+    if let Some(tail) = splitter.finish() {
+        rest.extend_from_slice(&tail);
     }
-    *body = Some(out.freeze());
-    true
+    Some((endpoint, rest.freeze()))
+}
+
+fn is_endpoint_event(raw: &[u8]) -> bool {
+    SseEvent::parse(raw).is_some_and(|ev| ev.event.as_deref() == Some("endpoint"))
 }
 
 /// The body is about to change length: drop `Content-Length` and, on HTTP/1.1, frame it chunked
