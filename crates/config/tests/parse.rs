@@ -267,7 +267,7 @@ logging: { format: xml }
         ("routes[1].upstream.url", "invalid URL \"htp:/x\""),
         (
             "routes[1].upstream.timeouts.request",
-            "invalid duration \"5 parsecs\" (use e.g. 30s, 5m)",
+            "invalid duration \"5 parsecs\" (use e.g. 30s, 5m; units are ms, s, m, h, d)",
         ),
         (
             "routes[2].name",
@@ -483,6 +483,49 @@ fn upstream_timeouts() {
         "routes[0].upstream.timeouts.request",
         "greater than 0s",
     );
+}
+
+#[test]
+fn durations_accept_only_the_documented_units() {
+    // Issue 12: humantime read `10M` as ten months. Each key path is named in the error.
+    let cases = [
+        (
+            with_issuer("    discovery: true\n    jwks_refresh: { unknown_kid_cooldown: 10M }\n"),
+            "issuers[0].jwks_refresh.unknown_kid_cooldown",
+            "10M",
+        ),
+        (
+            with_issuer("    discovery: true\n    leeway: 1min\n"),
+            "issuers[0].leeway",
+            "1min",
+        ),
+        (
+            doc("      timeouts: { request: 2w }\n    auth: none", ""),
+            "routes[0].upstream.timeouts.request",
+            "2w",
+        ),
+        (
+            route_with_auth_none("").replace("routes:", "shutdown: { grace_period: 1y }\nroutes:"),
+            "shutdown.grace_period",
+            "1y",
+        ),
+    ];
+    for (yaml, path, value) in cases {
+        assert_error(
+            &errors(&yaml),
+            path,
+            &format!("invalid duration \"{value}\" (use e.g. 30s, 5m; units are ms, s, m, h, d)"),
+        );
+    }
+    let ok = parse(&with_issuer(
+        "    discovery: true\n    leeway: 500ms\n    jwks_refresh: { min_interval: 1m, max_interval: 1d, stale_window: 1h 30m }\n",
+    ))
+    .unwrap();
+    let i = &ok.issuers[0];
+    assert_eq!(i.leeway, Duration::from_millis(500));
+    assert_eq!(i.jwks_refresh.min_interval, Duration::from_secs(60));
+    assert_eq!(i.jwks_refresh.max_interval, Duration::from_secs(86_400));
+    assert_eq!(i.jwks_refresh.stale_window, Duration::from_secs(5400));
 }
 
 #[test]
