@@ -78,4 +78,9 @@ impl Introspector {
     pub fn negative_cache_ttl(&self) -> Duration {
         self.config.negative_cache_ttl
     }
+
+    /// Whether an active answer without an audience may stand (the issuer opted in).
+    pub fn accepts_missing_audience(&self) -> bool {
+        self.config.accept_missing_audience
+    }
 }

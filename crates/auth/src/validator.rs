@@ -382,9 +382,7 @@ impl TokenValidator {
                             refusal = AuthErrorKind::Expired;
                             continue;
                         }
-                        if !p.audience.is_empty() {
-                            route_audience(p, trust, &issuer.config)?;
-                        }
+                        introspected_audience(p, trust, issuer)?;
                         return Ok(p.clone());
                     }
                     Err(AuthErrorKind::Inactive) => {}
@@ -451,6 +449,26 @@ impl TokenValidator {
             ttl,
         }))
     }
+}
+
+/// An active introspection answer must name this resource as audience, exactly as a JWT must
+/// (RFC 8707; RFC 9068 §4). RFC 7662 makes `aud` optional, but an answer without one (absent, or
+/// `"aud": []` as ORY Hydra sends) would pass on every route of every resource that trusts the
+/// issuer, so it is refused with the JWT's reason unless the issuer opted in
+/// (`introspection.accept_missing_audience`).
+fn introspected_audience(
+    p: &Principal,
+    trust: &RouteTrust,
+    issuer: &IssuerRuntime,
+) -> Result<(), AuthErrorKind> {
+    let opted_in = issuer
+        .introspector
+        .as_ref()
+        .is_some_and(Introspector::accepts_missing_audience);
+    if p.audience.is_empty() && opted_in {
+        return Ok(());
+    }
+    route_audience(p, trust, &issuer.config)
 }
 
 fn route_audience(p: &Principal, trust: &RouteTrust, issuer: &Issuer) -> Result<(), AuthErrorKind> {

@@ -1,6 +1,7 @@
 //! Opaque tokens through RFC 7662 introspection against a real introspection endpoint (the
-//! sample issuer): active/inactive, claim checks, caching bounded by `exp`, negative caching,
-//! single flight, both client authentication methods, and fail-closed on an unavailable IdP.
+//! sample issuer): active/inactive, claim checks, the audience requirement, caching bounded by
+//! `exp`, negative caching, single flight, both client authentication methods, and fail-closed on
+//! an unavailable IdP.
 
 mod common;
 
@@ -95,16 +96,56 @@ async fn inactive_and_failing_claims_are_refused_and_negatively_cached() {
             "{claims}"
         );
     }
-    // Without `aud` the token passes: RFC 7662 answers need not carry one.
-    let token = idp.mint_opaque(json!({"sub": "a"}));
-    assert!(v.validate(&token, &trust()).await.is_ok());
+}
+
+/// Issue 12, class 6: an active answer without an audience used to pass on every route.
+#[tokio::test]
+async fn answers_without_an_audience_are_refused_like_jwts_unless_opted_in() {
+    let idp = issuer().await;
+    let v = introspecting(&idp, "");
+    let missing = idp.mint_opaque(json!({"sub": "a", "scope": "mcp:read"}));
+    // ORY Hydra answers `"aud": []` for tokens minted without an audience.
+    let empty = idp.mint_opaque(json!({"sub": "a", "scope": "mcp:read", "aud": []}));
+    for token in [&missing, &empty] {
+        for _ in 0..2 {
+            // Twice: the cached answer must not forget the rule.
+            let e = v.validate(token, &trust()).await.unwrap_err();
+            assert_eq!(e.kind, AuthErrorKind::WrongAudience);
+            assert!(!e.kind.is_unavailable(), "a refusal (401), not a 503");
+        }
+    }
+    assert_eq!(
+        idp.introspections(),
+        2,
+        "refused from the cache the second time"
+    );
+    // The same reason a JWT without a matching `aud` gets, and a matching `aud` still passes.
+    let named = idp.mint_opaque(json!({"sub": "a", "aud": [RESOURCE]}));
+    assert!(v.validate(&named, &trust()).await.is_ok());
+
+    // An issuer that must accept audience-less answers says so per issuer.
+    let lenient = introspecting(&idp, "      accept_missing_audience: true\n");
+    for token in [&missing, &empty] {
+        let p = lenient.validate(token, &trust()).await.unwrap();
+        assert_eq!(p.subject.as_deref(), Some("a"));
+    }
+    // Opting in covers only a missing audience, never a wrong one.
+    let elsewhere = idp.mint_opaque(json!({"sub": "a", "aud": "https://elsewhere"}));
+    assert_eq!(
+        lenient
+            .validate(&elsewhere, &trust())
+            .await
+            .unwrap_err()
+            .kind,
+        AuthErrorKind::WrongAudience
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cached_results_never_outlive_the_token() {
     let idp = issuer().await;
     let v = introspecting(&idp, "");
-    let token = idp.mint_opaque(json!({"sub": "a", "exp": now() + 2}));
+    let token = idp.mint_opaque(json!({"sub": "a", "aud": RESOURCE, "exp": now() + 2}));
     v.validate(&token, &trust()).await.unwrap();
     let start = Instant::now();
     loop {
@@ -130,7 +171,7 @@ async fn concurrent_requests_share_one_introspection() {
     let idp = issuer().await;
     idp.set_introspection_delay(Duration::from_millis(300));
     let v = introspecting(&idp, "");
-    let token = idp.mint_opaque(json!({"sub": "a", "exp": now() + 600}));
+    let token = idp.mint_opaque(json!({"sub": "a", "aud": RESOURCE, "exp": now() + 600}));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let (v, token) = (v.clone(), token.clone());
@@ -160,7 +201,7 @@ async fn client_secret_post_works_too() {
         idp.issuer_url(),
         idp.introspection_url()
     ));
-    let token = idp.mint_opaque(json!({"sub": "p"}));
+    let token = idp.mint_opaque(json!({"sub": "p", "aud": RESOURCE}));
     assert!(post.validate(&token, &trust()).await.is_ok());
     assert!(v.validate(&token, &trust()).await.is_ok());
 }
@@ -174,7 +215,7 @@ async fn an_unavailable_idp_is_a_503_never_a_pass_or_a_401() {
         idp.issuer_url(),
         idp.introspection_url()
     ));
-    let token = idp.mint_opaque(json!({"sub": "a"}));
+    let token = idp.mint_opaque(json!({"sub": "a", "aud": RESOURCE}));
     assert_eq!(
         bad_creds.validate(&token, &trust()).await.unwrap_err().kind,
         AuthErrorKind::IdpUnavailable

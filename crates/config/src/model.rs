@@ -389,6 +389,9 @@ pub struct Introspection {
     pub cache_ttl: Duration,
     pub negative_cache_ttl: Duration,
     pub timeout: Duration,
+    /// Accept an active answer that names no audience (no `aud`, or `"aud": []`). Off by
+    /// default: such a token would pass on every route of every resource trusting this issuer.
+    pub accept_missing_audience: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

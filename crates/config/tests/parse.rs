@@ -718,6 +718,10 @@ fn introspection_secrets() {
     assert_eq!(x.cache_ttl, Duration::from_secs(300));
     assert_eq!(x.negative_cache_ttl, Duration::from_secs(10));
     assert_eq!(x.timeout, Duration::from_secs(5));
+    assert!(
+        !x.accept_missing_audience,
+        "audience-less answers are refused unless opted in"
+    );
     assert!(!format!("{config:?}").contains(INTROSPECT_SECRET));
 
     let errs = errors(&intro("      client_secret: ${NO_SUCH_SECRET}\n"));
@@ -758,6 +762,27 @@ fn introspection_secrets() {
         errs[0].to_string(),
         "issuers[0].introspection.client_secret_file: cannot read \"/no/such/secret\": \
          No such file or directory"
+    );
+}
+
+#[test]
+fn introspection_missing_audience_is_an_opt_in() {
+    let intro = |lines: &str| {
+        with_issuer(&format!(
+            "    introspection:\n      endpoint: https://idp.example.com/introspect\n      \
+             client_id: mcpgate\n      client_secret: s\n{lines}"
+        ))
+    };
+    let config = parse(&intro("      accept_missing_audience: true\n")).unwrap();
+    let x = config.issuers[0].introspection.as_ref().unwrap();
+    assert!(x.accept_missing_audience);
+    let config = parse(&intro("      accept_missing_audience: false\n")).unwrap();
+    let x = config.issuers[0].introspection.as_ref().unwrap();
+    assert!(!x.accept_missing_audience);
+    assert_error(
+        &errors(&intro("      accept_missing_audience: sometimes\n")),
+        "issuers[0].introspection.accept_missing_audience",
+        "",
     );
 }
 

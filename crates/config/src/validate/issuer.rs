@@ -275,5 +275,6 @@ fn introspection(cx: &mut Ctx, path: &str, raw: &RawIntrospection) -> Option<Int
         cache_ttl: cache_ttl?,
         negative_cache_ttl: negative_cache_ttl?,
         timeout: timeout?,
+        accept_missing_audience: raw.accept_missing_audience.unwrap_or(false),
     })
 }
