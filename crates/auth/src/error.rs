@@ -34,6 +34,9 @@ pub enum AuthErrorKind {
     KeysUnavailable,
     /// The introspection endpoint is down, slow or answering errors.
     IdpUnavailable,
+    /// This issuer's introspection calls are all in flight (`introspection.max_concurrent`) and
+    /// no slot freed up within the short queue wait: load shed, the token was not judged.
+    IntrospectionBusy,
 }
 
 impl AuthErrorKind {
@@ -55,6 +58,7 @@ impl AuthErrorKind {
             AuthErrorKind::Inactive => "inactive",
             AuthErrorKind::KeysUnavailable => "keys_unavailable",
             AuthErrorKind::IdpUnavailable => "idp_unavailable",
+            AuthErrorKind::IntrospectionBusy => "introspection_busy",
         }
     }
 
@@ -76,6 +80,7 @@ impl AuthErrorKind {
             AuthErrorKind::Inactive => "the token is not active",
             AuthErrorKind::KeysUnavailable => "the issuer's signing keys are unavailable",
             AuthErrorKind::IdpUnavailable => "the identity provider is unavailable",
+            AuthErrorKind::IntrospectionBusy => "too many tokens are being checked; retry later",
         }
     }
 
@@ -83,7 +88,9 @@ impl AuthErrorKind {
     pub fn is_unavailable(self) -> bool {
         matches!(
             self,
-            AuthErrorKind::KeysUnavailable | AuthErrorKind::IdpUnavailable
+            AuthErrorKind::KeysUnavailable
+                | AuthErrorKind::IdpUnavailable
+                | AuthErrorKind::IntrospectionBusy
         )
     }
 }
@@ -109,6 +116,8 @@ mod tests {
     fn only_unavailability_is_a_503() {
         assert!(AuthErrorKind::KeysUnavailable.is_unavailable());
         assert!(AuthErrorKind::IdpUnavailable.is_unavailable());
+        // Load shedding says "retry later", never "bad token".
+        assert!(AuthErrorKind::IntrospectionBusy.is_unavailable());
         assert!(!AuthErrorKind::BadSignature.is_unavailable());
         assert!(!AuthErrorKind::Inactive.is_unavailable());
     }
@@ -132,6 +141,7 @@ mod tests {
             Inactive,
             KeysUnavailable,
             IdpUnavailable,
+            IntrospectionBusy,
         ] {
             assert!(
                 k.description()

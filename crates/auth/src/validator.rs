@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::bearer::TokenDigest;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::introspection::{Answer, Introspector};
+use crate::introspection::{Answer, Failure, Introspector};
 use crate::jwks::IssuerKeys;
 use crate::jwt::{self, UnverifiedJwt};
 use crate::principal::{
@@ -362,7 +362,7 @@ impl TokenValidator {
         now: u64,
     ) -> Result<Arc<Principal>, AuthErrorKind> {
         let mut refusal = AuthErrorKind::Inactive;
-        let mut unavailable = false;
+        let mut unavailable = None;
         for (idx, issuer) in self.introspecting_issuers(trust) {
             let looked_up = self
                 .inner
@@ -388,17 +388,16 @@ impl TokenValidator {
                     Err(AuthErrorKind::Inactive) => {}
                     Err(kind) => refusal = *kind,
                 },
-                Err(e) => {
-                    tracing::warn!(issuer = %issuer.config.name, error = %e, "token introspection failed");
-                    unavailable = true;
+                Err(failure) => {
+                    // An IdP that cannot answer outranks one that is only busy: both are 503s.
+                    let kind = no_answer(&failure, &issuer.config.name, digest);
+                    if unavailable != Some(AuthErrorKind::IdpUnavailable) {
+                        unavailable = Some(kind);
+                    }
                 }
             }
         }
-        Err(if unavailable {
-            AuthErrorKind::IdpUnavailable
-        } else {
-            refusal
-        })
+        Err(unavailable.unwrap_or(refusal))
     }
 
     /// One introspection call and the checks that do not depend on the route.
@@ -408,11 +407,11 @@ impl TokenValidator {
         token: &str,
         digest: TokenDigest,
         now: u64,
-    ) -> Result<Arc<Introspected>, String> {
+    ) -> Result<Arc<Introspected>, Failure> {
         let introspector = issuer
             .introspector
             .as_ref()
-            .ok_or("no introspection endpoint")?;
+            .ok_or_else(|| Failure::Unavailable("no introspection endpoint".into()))?;
         let negative = |kind| Introspected {
             outcome: Err(kind),
             ttl: introspector.negative_cache_ttl(),
@@ -448,6 +447,22 @@ impl TokenValidator {
             outcome: Ok(Arc::new(principal)),
             ttl,
         }))
+    }
+}
+
+/// Fail closed when no introspection answer came back, logging why (with the token's short
+/// hash, never the token). Shedding is routine under a junk-token flood, so it logs quietly.
+fn no_answer(failure: &Failure, issuer: &str, digest: TokenDigest) -> AuthErrorKind {
+    let token = digest.short_hex();
+    match failure {
+        Failure::Busy => {
+            tracing::debug!(issuer, token, "token introspection shed: all slots busy");
+            AuthErrorKind::IntrospectionBusy
+        }
+        Failure::Unavailable(e) => {
+            tracing::warn!(issuer, token, error = %e, "token introspection failed");
+            AuthErrorKind::IdpUnavailable
+        }
     }
 }
 

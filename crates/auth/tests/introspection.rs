@@ -1,10 +1,11 @@
 //! Opaque tokens through RFC 7662 introspection against a real introspection endpoint (the
 //! sample issuer): active/inactive, claim checks, the audience requirement, caching bounded by
-//! `exp`, negative caching, single flight, both client authentication methods, and fail-closed on
-//! an unavailable IdP.
+//! `exp`, negative caching, single flight, both client authentication methods, fail-closed on an
+//! unavailable IdP, and the bound on concurrent calls (against a slow test endpoint).
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -170,7 +171,8 @@ async fn cached_results_never_outlive_the_token() {
 async fn concurrent_requests_share_one_introspection() {
     let idp = issuer().await;
     idp.set_introspection_delay(Duration::from_millis(300));
-    let v = introspecting(&idp, "");
+    // One call slot: the 100 share the one call and so the one slot; none is shed.
+    let v = introspecting(&idp, "      max_concurrent: 1\n");
     let token = idp.mint_opaque(json!({"sub": "a", "aud": RESOURCE, "exp": now() + 600}));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -260,4 +262,88 @@ async fn jwts_from_an_introspection_only_issuer_are_introspected() {
         AuthErrorKind::Inactive
     );
     assert_eq!(idp.introspections(), 1);
+}
+
+/// A validator for the slow test endpoint with at most `bound` calls in flight.
+fn bounded(peer: &IntrospectionServer, bound: usize) -> TokenValidator {
+    validator(&format!(
+        "  - name: idp\n    issuer: https://idp.example.com\n    introspection:\n      endpoint: {}\n      client_id: c\n      client_secret: s\n      timeout: 5s\n      max_concurrent: {bound}\n",
+        peer.url()
+    ))
+}
+
+/// Issue 12, class 11: 300 distinct junk bearer strings used to mean 300 calls at once at the IdP.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_introspection_is_bounded_and_the_excess_is_shed_with_a_503() {
+    let peer = IntrospectionServer::start(Duration::from_millis(400)).await;
+    let v = bounded(&peer, 4);
+    let junk: Vec<String> = (0..300).map(|i| format!("junk-{i}")).collect();
+    let tasks: Vec<_> = junk
+        .iter()
+        .map(|token| {
+            let (v, token) = (v.clone(), token.clone());
+            tokio::spawn(async move { v.validate(&token, &trust()).await.map(|_| ()) })
+        })
+        .collect();
+    let mut kinds: HashMap<AuthErrorKind, u64> = HashMap::new();
+    for t in tasks {
+        let kind = t.await.unwrap().expect_err("junk is never accepted").kind;
+        *kinds.entry(kind).or_default() += 1;
+    }
+    assert!(
+        peer.max_in_flight() <= 4,
+        "the IdP saw {} calls at once",
+        peer.max_in_flight()
+    );
+    let (inactive, busy) = (
+        kinds.remove(&AuthErrorKind::Inactive).unwrap_or(0),
+        kinds.remove(&AuthErrorKind::IntrospectionBusy).unwrap_or(0),
+    );
+    assert!(kinds.is_empty(), "unexpected reasons: {kinds:?}");
+    assert!(busy > 0, "the excess was shed, not queued without end");
+    assert!(
+        AuthErrorKind::IntrospectionBusy.is_unavailable(),
+        "shed → 503 + Retry-After"
+    );
+    assert_eq!(
+        inactive,
+        peer.calls(),
+        "every answered token was asked once"
+    );
+    assert_eq!(inactive + busy, 300);
+
+    // Shedding is not remembered: once the burst is over, a shed token is judged normally.
+    peer.set_delay(Duration::ZERO);
+    let calls = peer.calls();
+    for token in &junk {
+        assert_eq!(
+            v.validate(token, &trust()).await.unwrap_err().kind,
+            AuthErrorKind::Inactive
+        );
+    }
+    assert_eq!(
+        peer.calls() - calls,
+        busy,
+        "only the shed ones were asked again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_token_waits_briefly_for_a_slot_instead_of_failing() {
+    let peer = IntrospectionServer::start(Duration::from_millis(150)).await;
+    peer.activate("good", json!({"sub": "g", "aud": RESOURCE}));
+    let v = bounded(&peer, 1);
+    // One slow call in flight holds the only slot; the next waits for it rather than failing.
+    let first = {
+        let v = v.clone();
+        tokio::spawn(async move { v.validate("junk", &trust()).await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let p = v.validate("good", &trust()).await.unwrap();
+    assert_eq!(p.subject.as_deref(), Some("g"));
+    assert_eq!(
+        first.await.unwrap().unwrap_err().kind,
+        AuthErrorKind::Inactive
+    );
+    assert_eq!(peer.max_in_flight(), 1);
 }

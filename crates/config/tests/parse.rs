@@ -718,6 +718,7 @@ fn introspection_secrets() {
     assert_eq!(x.cache_ttl, Duration::from_secs(300));
     assert_eq!(x.negative_cache_ttl, Duration::from_secs(10));
     assert_eq!(x.timeout, Duration::from_secs(5));
+    assert_eq!(x.max_concurrent, 16);
     assert!(
         !x.accept_missing_audience,
         "audience-less answers are refused unless opted in"
@@ -766,19 +767,31 @@ fn introspection_secrets() {
 }
 
 #[test]
-fn introspection_missing_audience_is_an_opt_in() {
+fn introspection_audience_and_concurrency_settings() {
     let intro = |lines: &str| {
         with_issuer(&format!(
             "    introspection:\n      endpoint: https://idp.example.com/introspect\n      \
              client_id: mcpgate\n      client_secret: s\n{lines}"
         ))
     };
-    let config = parse(&intro("      accept_missing_audience: true\n")).unwrap();
+    let config = parse(&intro(
+        "      accept_missing_audience: true\n      max_concurrent: 4\n",
+    ))
+    .unwrap();
     let x = config.issuers[0].introspection.as_ref().unwrap();
     assert!(x.accept_missing_audience);
+    assert_eq!(x.max_concurrent, 4);
     let config = parse(&intro("      accept_missing_audience: false\n")).unwrap();
     let x = config.issuers[0].introspection.as_ref().unwrap();
     assert!(!x.accept_missing_audience);
+
+    for bad in ["0", "-1", "1.5", "many", "4097"] {
+        assert_error(
+            &errors(&intro(&format!("      max_concurrent: {bad}\n"))),
+            "issuers[0].introspection.max_concurrent",
+            &format!("invalid count \"{bad}\" (a whole number from 1 to 4096)"),
+        );
+    }
     assert_error(
         &errors(&intro("      accept_missing_audience: sometimes\n")),
         "issuers[0].introspection.accept_missing_audience",
