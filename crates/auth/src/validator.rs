@@ -15,10 +15,11 @@ use serde_json::Value;
 use crate::bearer::TokenDigest;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::introspection::{Answer, Failure, Introspector};
-use crate::jwks::IssuerKeys;
+use crate::jwks::{IssuerKeys, PublishedBy};
 use crate::jwt::{self, UnverifiedJwt};
 use crate::principal::{
-    audience_accepted, audiences, build_principal, check_required, check_times, now_secs, Principal,
+    audience_accepted, audiences, build_principal, check_required, check_times, now_secs,
+    numeric_date, Principal,
 };
 
 /// Most verified JWTs / introspection answers remembered at once (each is about 1–2 KiB).
@@ -322,7 +323,11 @@ impl TokenValidator {
         let alg = jwt.algorithm(&cfg.algorithms)?;
         jwt.check_type(cfg.require_at_jwt)?;
         let keys = issuer.keys.as_ref().ok_or(AuthErrorKind::KeysUnavailable)?;
-        let key = keys.key_for(jwt.kid.as_deref(), alg).await?;
+        // Unverified, and only used to decide whether our keys are recent enough to call an
+        // unknown `kid` unknown (see `jwks`); a malformed `iat` is refused after verification.
+        let iat = numeric_date(&jwt.claims, "iat").ok().flatten();
+        let published_by = PublishedBy::token_seen_now(iat, cfg.leeway);
+        let key = keys.key_for(jwt.kid.as_deref(), alg, published_by).await?;
         jwt.verify(&key, alg)?;
         // Signature good: now the claims mean something.
         if jwt.claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.as_str()) {

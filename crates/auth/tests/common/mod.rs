@@ -1,5 +1,5 @@
 //! Test peers for the validator: a real HTTP JWKS server whose keys and availability the test
-//! controls, a slow RFC 7662 introspection endpoint that
+//! controls (and which records when it was fetched), a slow RFC 7662 introspection endpoint that
 //! counts the calls it has in flight, signing helpers that can produce any header/claims bytes
 //! (duplicate keys included), and a validator built from real YAML configuration.
 
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -90,6 +90,7 @@ struct JwksState {
     doc: Mutex<Value>,
     available: AtomicBool,
     fetches: AtomicU64,
+    fetched_at: Mutex<Vec<Instant>>,
     attacker_fetches: AtomicU64,
 }
 
@@ -109,6 +110,7 @@ impl Drop for JwksServer {
 
 async fn jwks(State(s): State<Arc<JwksState>>) -> Response {
     s.fetches.fetch_add(1, Ordering::SeqCst);
+    s.fetched_at.lock().unwrap().push(Instant::now());
     if !s.available.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -129,6 +131,7 @@ impl JwksServer {
             ),
             available: AtomicBool::new(true),
             fetches: AtomicU64::new(0),
+            fetched_at: Mutex::new(Vec::new()),
             attacker_fetches: AtomicU64::new(0),
         });
         let app = axum::Router::new()
@@ -165,6 +168,11 @@ impl JwksServer {
 
     pub fn attacker_fetches(&self) -> u64 {
         self.state.attacker_fetches.load(Ordering::SeqCst)
+    }
+
+    /// When each `/jwks` request arrived, in order.
+    pub fn fetch_times(&self) -> Vec<Instant> {
+        self.state.fetched_at.lock().unwrap().clone()
     }
 }
 
