@@ -34,6 +34,13 @@ pub enum AuthErrorKind {
     KeysUnavailable,
     /// The introspection endpoint is down, slow or answering errors.
     IdpUnavailable,
+    /// This issuer's introspection calls are all in flight (`introspection.max_concurrent`) and
+    /// no slot freed up within the short queue wait: load shed, the token was not judged.
+    IntrospectionBusy,
+    /// The token names a `kid` our keys lack, but they were fetched before the token could have
+    /// existed and the unknown-`kid` cooldown forbids fetching again yet: it may be a key the
+    /// IdP has just published, so we cannot call it unknown.
+    UnknownKeyPending,
 }
 
 impl AuthErrorKind {
@@ -55,6 +62,8 @@ impl AuthErrorKind {
             AuthErrorKind::Inactive => "inactive",
             AuthErrorKind::KeysUnavailable => "keys_unavailable",
             AuthErrorKind::IdpUnavailable => "idp_unavailable",
+            AuthErrorKind::IntrospectionBusy => "introspection_busy",
+            AuthErrorKind::UnknownKeyPending => "unknown_key_pending",
         }
     }
 
@@ -76,6 +85,10 @@ impl AuthErrorKind {
             AuthErrorKind::Inactive => "the token is not active",
             AuthErrorKind::KeysUnavailable => "the issuer's signing keys are unavailable",
             AuthErrorKind::IdpUnavailable => "the identity provider is unavailable",
+            AuthErrorKind::IntrospectionBusy => "too many tokens are being checked; retry later",
+            AuthErrorKind::UnknownKeyPending => {
+                "the token's signing key is not known yet; retry later"
+            }
         }
     }
 
@@ -83,7 +96,10 @@ impl AuthErrorKind {
     pub fn is_unavailable(self) -> bool {
         matches!(
             self,
-            AuthErrorKind::KeysUnavailable | AuthErrorKind::IdpUnavailable
+            AuthErrorKind::KeysUnavailable
+                | AuthErrorKind::IdpUnavailable
+                | AuthErrorKind::IntrospectionBusy
+                | AuthErrorKind::UnknownKeyPending
         )
     }
 }
@@ -109,6 +125,10 @@ mod tests {
     fn only_unavailability_is_a_503() {
         assert!(AuthErrorKind::KeysUnavailable.is_unavailable());
         assert!(AuthErrorKind::IdpUnavailable.is_unavailable());
+        // Load shedding and a possibly just-published key say "retry later", never "bad token".
+        assert!(AuthErrorKind::IntrospectionBusy.is_unavailable());
+        assert!(AuthErrorKind::UnknownKeyPending.is_unavailable());
+        assert!(!AuthErrorKind::UnknownKey.is_unavailable());
         assert!(!AuthErrorKind::BadSignature.is_unavailable());
         assert!(!AuthErrorKind::Inactive.is_unavailable());
     }
@@ -132,6 +152,8 @@ mod tests {
             Inactive,
             KeysUnavailable,
             IdpUnavailable,
+            IntrospectionBusy,
+            UnknownKeyPending,
         ] {
             assert!(
                 k.description()

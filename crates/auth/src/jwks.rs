@@ -1,11 +1,34 @@
 //! One issuer's signing keys over time: fetched at start-up, refreshed in the background
-//! (honouring `Cache-Control: max-age` between a floor and a ceiling), refetched once — rate
-//! limited and shared by concurrent callers — when a token names an unknown `kid`, kept through an
-//! outage for the stale window and then refused (fail closed).
+//! (honouring `Cache-Control: max-age` between a floor and a ceiling), refetched — rate limited
+//! and shared by concurrent callers — when a token names a `kid` our keys are too old to rule on,
+//! kept through an outage for the stale window and then refused (fail closed).
+//!
+//! # Unknown `kid`s, garbage and rotations (issue 12, class 10)
+//!
+//! A signature cannot be checked before the key is fetched, so a garbage `kid` and the `kid` of a
+//! key the IdP published a second ago look the same. Refetching for every unknown `kid` lets
+//! anyone hammer the IdP; refusing (401) every unknown `kid` once the cooldown has been spent lets
+//! anyone who sends garbage first get a legitimate rotation refused. What settles it is *when*
+//! the keys were fetched: IdPs publish a key before they sign with it (otherwise no verifier could
+//! accept the first tokens of a rotation), so a JWKS fetched after a token's key must have been
+//! published ([`PublishedBy`]: the request's arrival, or the token's `iat` plus leeway) and
+//! lacking its `kid` proves the `kid` unknown — 401. Keys fetched earlier prove nothing, and then:
+//!
+//! - if the cooldown allows, fetch now (one fetch, shared by everyone queued behind it);
+//! - else hold the request until the cooldown ends, if that is within [`MAX_HOLD`], and let the
+//!   one fetch made then rule for every held request (garbage gets 401, the new key passes);
+//! - else answer [`AuthErrorKind::UnknownKeyPending`] (503 + `Retry-After`): "retry", not "bad
+//!   token".
+//!
+//! So the IdP still sees at most one unknown-`kid` fetch per `unknown_kid_cooldown`, garbage can
+//! delay a rotation by at most one cooldown but never get it refused, and garbage claiming an old
+//! `iat` is refused without any fetch at all. `iat` is unverified here, which is sound: it only
+//! chooses between "refuse now" and "look again" for the token that carries it, and a legitimate
+//! token's `iat` is honest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use mcpgate_config::{Algorithm, JwksRefresh, JwksSource};
@@ -18,13 +41,80 @@ use crate::keys::{KeySet, Lookup, VerifyKey};
 /// When no `Cache-Control: max-age` is sent, refresh this often (clamped to the floor/ceiling).
 const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 
+/// Longest a request waits for the unknown-`kid` cooldown to end so the next fetch can rule on
+/// it. With the default cooldown (10 s) every token gets a definite answer; a longer cooldown
+/// answers "retry later" instead of holding requests for longer than clients wait.
+pub(crate) const MAX_HOLD: Duration = Duration::from_secs(10);
+
 /// Keys as of the last successful fetch.
 pub(crate) struct KeyState {
     pub set: KeySet,
-    /// Increments with every successful fetch; lets waiters see that someone else refreshed.
-    pub generation: u64,
     /// After this instant the keys are too old to trust (refresh interval + stale window).
     pub usable_until: Instant,
+    /// When the fetch that produced these keys started, on both clocks: the document reflects
+    /// the IdP at that moment or later.
+    fetched_at: Instant,
+    fetched_at_unix: u64,
+}
+
+impl KeyState {
+    /// Whether these keys were fetched late enough to hold the key of a token whose key was
+    /// published by `by`: only then does a missing `kid` mean the `kid` is unknown.
+    fn speaks_for(&self, by: &PublishedBy) -> bool {
+        self.fetched_at >= by.arrived || by.signed_by.is_some_and(|t| self.fetched_at_unix >= t)
+    }
+
+    /// The key, a definite refusal, or `None` when these keys are too old to tell.
+    fn rule(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        by: &PublishedBy,
+    ) -> Option<Result<Arc<VerifyKey>, AuthErrorKind>> {
+        match self.set.find(kid, alg) {
+            Lookup::Found(k) => Some(Ok(k)),
+            Lookup::Mismatch => Some(Err(AuthErrorKind::KeyMismatch)),
+            Lookup::NotFound if self.speaks_for(by) => Some(Err(AuthErrorKind::UnknownKey)),
+            Lookup::NotFound => None,
+        }
+    }
+}
+
+/// The latest moment a token's signing key must have been published, for a legitimate token:
+/// the token existed when its request arrived, and was signed at its `iat` — give or take the
+/// issuer's leeway of clock skew, plus one second because `iat` is rounded down.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PublishedBy {
+    arrived: Instant,
+    /// `iat + leeway + 1`, Unix seconds.
+    signed_by: Option<u64>,
+}
+
+impl PublishedBy {
+    /// For a token in hand now (so it exists now) claiming `iat`.
+    pub fn token_seen_now(iat: Option<u64>, leeway: Duration) -> PublishedBy {
+        PublishedBy::new(Instant::now(), iat, leeway)
+    }
+
+    fn new(arrived: Instant, iat: Option<u64>, leeway: Duration) -> PublishedBy {
+        PublishedBy {
+            arrived,
+            signed_by: iat.map(|iat| iat.saturating_add(leeway.as_secs()).saturating_add(1)),
+        }
+    }
+}
+
+/// One pass under the fetch lock.
+enum Step {
+    Ruled(Result<Arc<VerifyKey>, AuthErrorKind>),
+    /// The keys cannot rule and the cooldown forbids fetching before this instant.
+    CoolingDown(Instant),
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// An issuer's JWKS and the machinery that keeps it current.
@@ -34,13 +124,13 @@ pub(crate) struct IssuerKeys {
     refresh: JwksRefresh,
     http: reqwest::Client,
     state: ArcSwapOption<KeyState>,
-    generation: AtomicU64,
     /// The JWKS URL found by discovery (cleared on failure so the next attempt rediscovers).
     discovered: Mutex<Option<Url>>,
     /// Serialises fetches: concurrent unknown-`kid` refetches share one request.
     fetch_lock: tokio::sync::Mutex<()>,
-    /// When the last unknown-`kid` refetch happened: those, and only those, are rate limited,
-    /// so a scheduled refresh just before a rotation cannot delay picking up the new key.
+    /// When the last on-demand fetch (unknown `kid`, or no usable keys) happened: those, and only
+    /// those, are rate limited, so a scheduled refresh just before a rotation cannot delay
+    /// picking up the new key.
     last_unknown_kid_fetch: Mutex<Option<Instant>>,
     fetches: AtomicU64,
 }
@@ -62,7 +152,6 @@ impl IssuerKeys {
             refresh,
             http,
             state: ArcSwapOption::empty(),
-            generation: AtomicU64::new(0),
             discovered: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             last_unknown_kid_fetch: Mutex::new(None),
@@ -87,53 +176,69 @@ impl IssuerKeys {
             .filter(|s| Instant::now() <= s.usable_until)
     }
 
-    /// The verification key for a token's `kid`/`alg`, refetching once if the `kid` is unknown.
+    /// The verification key for a token's `kid`/`alg` (see the module docs for how an unknown
+    /// `kid` is ruled on). `by` says when the token's key must have been published.
     pub async fn key_for(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
+        by: PublishedBy,
     ) -> Result<Arc<VerifyKey>, AuthErrorKind> {
-        let seen = match self.usable() {
-            Some(state) => match state.set.find(kid, alg) {
-                Lookup::Found(k) => return Ok(k),
-                Lookup::Mismatch => return Err(AuthErrorKind::KeyMismatch),
-                Lookup::NotFound => Some(state.generation),
-            },
-            None => None,
-        };
-        self.refetch_rate_limited(seen).await;
-        match self.usable() {
-            None => Err(AuthErrorKind::KeysUnavailable),
-            Some(state) => match state.set.find(kid, alg) {
-                Lookup::Found(k) => Ok(k),
-                Lookup::Mismatch => Err(AuthErrorKind::KeyMismatch),
-                Lookup::NotFound => Err(AuthErrorKind::UnknownKey),
-            },
+        if let Some(ruled) = self.usable().and_then(|s| s.rule(kid, alg, &by)) {
+            return ruled;
+        }
+        let hold_until = Instant::now() + MAX_HOLD;
+        loop {
+            match self.refetch_for(kid, alg, &by).await {
+                Step::Ruled(ruled) => return ruled,
+                // Without usable keys there is nothing a rotation could be hiding behind:
+                // fail closed at once rather than hold requests through an IdP outage.
+                Step::CoolingDown(_) if self.usable().is_none() => {
+                    return Err(AuthErrorKind::KeysUnavailable)
+                }
+                Step::CoolingDown(until) if until <= hold_until => {
+                    tokio::time::sleep_until(until.into()).await;
+                }
+                Step::CoolingDown(_) => return Err(AuthErrorKind::UnknownKeyPending),
+            }
         }
     }
 
-    /// Refetch unless someone refreshed since generation `seen`, or a fetch happened within the
-    /// cooldown. Concurrent callers queue on one lock and reuse the first caller's result.
-    async fn refetch_rate_limited(&self, seen: Option<u64>) {
+    /// Under the fetch lock: rule with keys someone fetched while we queued, else fetch now if
+    /// the cooldown allows, else say when it will.
+    async fn refetch_for(&self, kid: Option<&str>, alg: Algorithm, by: &PublishedBy) -> Step {
         let _guard = self.fetch_lock.lock().await;
-        let someone_refreshed = match (self.state.load_full(), seen) {
-            (Some(state), Some(seen)) => state.generation != seen,
-            (Some(state), None) => Instant::now() <= state.usable_until,
-            (None, _) => false,
-        };
-        if someone_refreshed {
-            return;
+        if let Some(ruled) = self.usable().and_then(|s| s.rule(kid, alg, by)) {
+            return Step::Ruled(ruled);
         }
-        {
-            let mut last = lock(&self.last_unknown_kid_fetch);
-            if last.is_some_and(|t| t.elapsed() < self.refresh.unknown_kid_cooldown) {
-                return;
-            }
-            *last = Some(Instant::now());
+        if let Some(until) = self.take_fetch_budget() {
+            return Step::CoolingDown(until);
         }
         if let Err(e) = self.fetch_locked().await {
             tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refetch failed");
         }
+        Step::Ruled(match self.usable() {
+            None => Err(AuthErrorKind::KeysUnavailable),
+            // Started after the caller arrived, so it rules — unless it failed and left older keys.
+            Some(state) => state
+                .rule(kid, alg, by)
+                .unwrap_or(Err(AuthErrorKind::UnknownKeyPending)),
+        })
+    }
+
+    /// Claim the on-demand fetch allowance: `None` if granted (and now spent), else the instant
+    /// the cooldown ends.
+    fn take_fetch_budget(&self) -> Option<Instant> {
+        let mut last = lock(&self.last_unknown_kid_fetch);
+        let now = Instant::now();
+        if let Some(until) = last
+            .map(|t| t + self.refresh.unknown_kid_cooldown)
+            .filter(|until| *until > now)
+        {
+            return Some(until);
+        }
+        *last = Some(now);
+        None
     }
 
     /// One fetch under the lock (used by the background loop). Returns when to refresh next.
@@ -144,6 +249,7 @@ impl IssuerKeys {
 
     async fn fetch_locked(&self) -> Result<Duration, String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        let (fetched_at, fetched_at_unix) = (Instant::now(), unix_now());
         let (doc, max_age) = match &self.source {
             JwksSource::File(path) => {
                 let bytes = read_file_capped(path).await?;
@@ -173,12 +279,12 @@ impl IssuerKeys {
             self.refresh.min_interval,
             self.refresh.max_interval.max(self.refresh.min_interval),
         );
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(issuer = %self.issuer, keys = set.len(), skipped = set.skipped, ?interval, "JWKS loaded");
         self.state.store(Some(Arc::new(KeyState {
             set,
-            generation,
             usable_until: Instant::now() + interval + self.refresh.stale_window,
+            fetched_at,
+            fetched_at_unix,
         })));
         Ok(interval)
     }
@@ -280,6 +386,84 @@ pub(crate) fn discovery_urls(issuer: &str) -> Result<Vec<Url>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn keys_fetched(at: Instant, at_unix: u64) -> KeyState {
+        let doc = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "old", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        KeyState {
+            set: KeySet::parse(doc.as_object().unwrap()).unwrap(),
+            usable_until: at + Duration::from_secs(3600),
+            fetched_at: at,
+            fetched_at_unix: at_unix,
+        }
+    }
+
+    #[test]
+    fn a_missing_kid_is_unknown_only_in_keys_fetched_after_its_key_had_to_exist() {
+        let t0 = Instant::now();
+        let unix = 1_000_000;
+        let keys = keys_fetched(t0, unix);
+        let leeway = Duration::from_secs(30);
+        let ruling = |by: PublishedBy| keys.rule(Some("new"), Algorithm::ES256, &by);
+        // Arrived before the fetch started: the fetch rules.
+        let early = PublishedBy::new(t0 - Duration::from_millis(1), None, leeway);
+        assert!(matches!(
+            ruling(early),
+            Some(Err(AuthErrorKind::UnknownKey))
+        ));
+        // Arrived after it, no `iat`: these keys cannot tell.
+        let later = t0 + Duration::from_millis(1);
+        assert!(ruling(PublishedBy::new(later, None, leeway)).is_none());
+        // Arrived after it, but signed (iat + leeway + 1 s) no later than the fetch: rules.
+        let old_iat = Some(unix - 31);
+        assert!(matches!(
+            ruling(PublishedBy::new(later, old_iat, leeway)),
+            Some(Err(AuthErrorKind::UnknownKey))
+        ));
+        // An `iat` within the leeway of the fetch proves nothing.
+        assert!(ruling(PublishedBy::new(later, Some(unix - 30), leeway)).is_none());
+        assert!(ruling(PublishedBy::new(later, Some(unix + 5), leeway)).is_none());
+        // A known kid is found, and a wrong algorithm refused, however recent the token.
+        let recent = PublishedBy::new(later, None, leeway);
+        assert!(matches!(
+            keys.rule(Some("old"), Algorithm::ES256, &recent),
+            Some(Ok(_))
+        ));
+        assert!(matches!(
+            keys.rule(Some("old"), Algorithm::RS256, &recent),
+            Some(Err(AuthErrorKind::KeyMismatch))
+        ));
+    }
+
+    #[test]
+    fn the_fetch_budget_is_one_per_cooldown() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let keys = IssuerKeys::new(
+            "https://idp.example".into(),
+            JwksSource::Discovery,
+            JwksRefresh {
+                unknown_kid_cooldown: Duration::from_millis(200),
+                ..JwksRefresh::default()
+            },
+            reqwest::Client::new(),
+        );
+        let start = Instant::now();
+        assert_eq!(keys.take_fetch_budget(), None, "the first fetch is allowed");
+        let until = keys.take_fetch_budget().expect("then the cooldown runs");
+        assert!(until >= start + Duration::from_millis(200));
+        assert!(until <= Instant::now() + Duration::from_millis(200));
+        assert_eq!(
+            keys.take_fetch_budget(),
+            Some(until),
+            "asking again does not extend it"
+        );
+        std::thread::sleep(Duration::from_millis(210));
+        assert_eq!(
+            keys.take_fetch_budget(),
+            None,
+            "allowed again after the cooldown"
+        );
+    }
 
     #[test]
     fn discovery_urls_follow_both_specs() {

@@ -64,7 +64,10 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// A NumericDate claim: absent, or a non-negative finite number (fractions truncated).
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, AuthErrorKind> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<u64>, AuthErrorKind> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {

@@ -14,11 +14,12 @@ use serde_json::Value;
 
 use crate::bearer::TokenDigest;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::introspection::{Answer, Introspector};
-use crate::jwks::IssuerKeys;
+use crate::introspection::{Answer, Failure, Introspector};
+use crate::jwks::{IssuerKeys, PublishedBy};
 use crate::jwt::{self, UnverifiedJwt};
 use crate::principal::{
-    audience_accepted, audiences, build_principal, check_required, check_times, now_secs, Principal,
+    audience_accepted, audiences, build_principal, check_required, check_times, now_secs,
+    numeric_date, Principal,
 };
 
 /// Most verified JWTs / introspection answers remembered at once (each is about 1–2 KiB).
@@ -322,7 +323,11 @@ impl TokenValidator {
         let alg = jwt.algorithm(&cfg.algorithms)?;
         jwt.check_type(cfg.require_at_jwt)?;
         let keys = issuer.keys.as_ref().ok_or(AuthErrorKind::KeysUnavailable)?;
-        let key = keys.key_for(jwt.kid.as_deref(), alg).await?;
+        // Unverified, and only used to decide whether our keys are recent enough to call an
+        // unknown `kid` unknown (see `jwks`); a malformed `iat` is refused after verification.
+        let iat = numeric_date(&jwt.claims, "iat").ok().flatten();
+        let published_by = PublishedBy::token_seen_now(iat, cfg.leeway);
+        let key = keys.key_for(jwt.kid.as_deref(), alg, published_by).await?;
         jwt.verify(&key, alg)?;
         // Signature good: now the claims mean something.
         if jwt.claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.as_str()) {
@@ -362,7 +367,7 @@ impl TokenValidator {
         now: u64,
     ) -> Result<Arc<Principal>, AuthErrorKind> {
         let mut refusal = AuthErrorKind::Inactive;
-        let mut unavailable = false;
+        let mut unavailable = None;
         for (idx, issuer) in self.introspecting_issuers(trust) {
             let looked_up = self
                 .inner
@@ -382,25 +387,22 @@ impl TokenValidator {
                             refusal = AuthErrorKind::Expired;
                             continue;
                         }
-                        if !p.audience.is_empty() {
-                            route_audience(p, trust, &issuer.config)?;
-                        }
+                        introspected_audience(p, trust, issuer)?;
                         return Ok(p.clone());
                     }
                     Err(AuthErrorKind::Inactive) => {}
                     Err(kind) => refusal = *kind,
                 },
-                Err(e) => {
-                    tracing::warn!(issuer = %issuer.config.name, error = %e, "token introspection failed");
-                    unavailable = true;
+                Err(failure) => {
+                    // An IdP that cannot answer outranks one that is only busy: both are 503s.
+                    let kind = no_answer(&failure, &issuer.config.name, digest);
+                    if unavailable != Some(AuthErrorKind::IdpUnavailable) {
+                        unavailable = Some(kind);
+                    }
                 }
             }
         }
-        Err(if unavailable {
-            AuthErrorKind::IdpUnavailable
-        } else {
-            refusal
-        })
+        Err(unavailable.unwrap_or(refusal))
     }
 
     /// One introspection call and the checks that do not depend on the route.
@@ -410,11 +412,11 @@ impl TokenValidator {
         token: &str,
         digest: TokenDigest,
         now: u64,
-    ) -> Result<Arc<Introspected>, String> {
+    ) -> Result<Arc<Introspected>, Failure> {
         let introspector = issuer
             .introspector
             .as_ref()
-            .ok_or("no introspection endpoint")?;
+            .ok_or_else(|| Failure::Unavailable("no introspection endpoint".into()))?;
         let negative = |kind| Introspected {
             outcome: Err(kind),
             ttl: introspector.negative_cache_ttl(),
@@ -451,6 +453,42 @@ impl TokenValidator {
             ttl,
         }))
     }
+}
+
+/// Fail closed when no introspection answer came back, logging why (with the token's short
+/// hash, never the token). Shedding is routine under a junk-token flood, so it logs quietly.
+fn no_answer(failure: &Failure, issuer: &str, digest: TokenDigest) -> AuthErrorKind {
+    let token = digest.short_hex();
+    match failure {
+        Failure::Busy => {
+            tracing::debug!(issuer, token, "token introspection shed: all slots busy");
+            AuthErrorKind::IntrospectionBusy
+        }
+        Failure::Unavailable(e) => {
+            tracing::warn!(issuer, token, error = %e, "token introspection failed");
+            AuthErrorKind::IdpUnavailable
+        }
+    }
+}
+
+/// An active introspection answer must name this resource as audience, exactly as a JWT must
+/// (RFC 8707; RFC 9068 §4). RFC 7662 makes `aud` optional, but an answer without one (absent, or
+/// `"aud": []` as ORY Hydra sends) would pass on every route of every resource that trusts the
+/// issuer, so it is refused with the JWT's reason unless the issuer opted in
+/// (`introspection.accept_missing_audience`).
+fn introspected_audience(
+    p: &Principal,
+    trust: &RouteTrust,
+    issuer: &IssuerRuntime,
+) -> Result<(), AuthErrorKind> {
+    let opted_in = issuer
+        .introspector
+        .as_ref()
+        .is_some_and(Introspector::accepts_missing_audience);
+    if p.audience.is_empty() && opted_in {
+        return Ok(());
+    }
+    route_audience(p, trust, &issuer.config)
 }
 
 fn route_audience(p: &Principal, trust: &RouteTrust, issuer: &Issuer) -> Result<(), AuthErrorKind> {

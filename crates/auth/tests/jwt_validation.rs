@@ -127,6 +127,10 @@ fn battery(idp: &Idp) -> Vec<(&'static str, String, AuthErrorKind)> {
     let attacker = TestKey::rsa("rsa-1", ATTACKER_PEM);
     let attacker_ec = TestKey::ec("ec-1");
     let good = idp.claims(json!({}));
+    // Tokens naming unknown kids claim to be issued two minutes ago, before the keys were
+    // fetched: a kid those keys lack is then unknown for certain (401). With a recent `iat` the
+    // answer is "retry later" while the cooldown runs — see `garbage_kids_*` below.
+    let earlier = idp.claims(json!({"iat": now() - 120}));
     let good_text = good.to_string();
     let valid = idp.rsa.sign(idp.rsa.header(), good.clone());
     let (valid_input, valid_sig) = valid.rsplit_once('.').unwrap();
@@ -235,7 +239,7 @@ fn battery(idp: &Idp) -> Vec<(&'static str, String, AuthErrorKind)> {
             "embedded jwk, attacker kid",
             attacker.sign(
                 json!({"alg": "RS256", "kid": "evil", "jwk": attacker.jwk}),
-                good.clone(),
+                earlier.clone(),
             ),
             UnknownKey,
         ),
@@ -259,7 +263,7 @@ fn battery(idp: &Idp) -> Vec<(&'static str, String, AuthErrorKind)> {
             "jku with unknown kid",
             attacker.sign(
                 json!({"alg": "RS256", "kid": "evil2", "jku": idp.server.url("/attacker")}),
-                good.clone(),
+                earlier.clone(),
             ),
             UnknownKey,
         ),
@@ -289,14 +293,16 @@ fn battery(idp: &Idp) -> Vec<(&'static str, String, AuthErrorKind)> {
             "kid path traversal",
             idp.rsa.sign(
                 json!({"alg": "RS256", "kid": "../../../../dev/null"}),
-                good.clone(),
+                earlier.clone(),
             ),
             UnknownKey,
         ),
         (
             "kid SQL injection",
-            idp.rsa
-                .sign(json!({"alg": "RS256", "kid": "' OR '1'='1"}), good.clone()),
+            idp.rsa.sign(
+                json!({"alg": "RS256", "kid": "' OR '1'='1"}),
+                earlier.clone(),
+            ),
             UnknownKey,
         ),
         (
@@ -309,7 +315,7 @@ fn battery(idp: &Idp) -> Vec<(&'static str, String, AuthErrorKind)> {
             "kid huge",
             idp.rsa.sign(
                 json!({"alg": "RS256", "kid": "k".repeat(8000)}),
-                good.clone(),
+                earlier.clone(),
             ),
             UnknownKey,
         ),
@@ -667,13 +673,36 @@ async fn unknown_kids_cannot_hammer_the_jwks_endpoint() {
     let ok = idp.rsa.sign(idp.rsa.header(), idp.claims(json!({})));
     v.validate(&ok, &trust()).await.unwrap();
     let before = idp.server.fetches();
+    let garbage = |i: usize, claims: Value| {
+        idp.ec.sign(
+            json!({"alg": "ES256", "kid": format!("random-{i}")}),
+            claims,
+        )
+    };
+    // Recent `iat`: it could be a key published since our fetch, so while the 30 s cooldown runs
+    // (longer than a request is held) the answer is "retry later" — never a pass, never a fetch.
     for i in 0..100 {
-        let t = idp.rsa.sign(
-            json!({"alg": "RS256", "kid": format!("random-{i}")}),
-            idp.claims(json!({})),
+        let kind = v
+            .validate(&garbage(i, idp.claims(json!({}))), &trust())
+            .await
+            .unwrap_err()
+            .kind;
+        assert!(
+            matches!(
+                kind,
+                AuthErrorKind::UnknownKey | AuthErrorKind::UnknownKeyPending
+            ),
+            "{kind:?}"
         );
+    }
+    // Issued before our keys were fetched: certainly unknown, refused without any fetch.
+    for i in 100..200 {
+        let old = idp.claims(json!({"iat": now() - 120}));
         assert_eq!(
-            v.validate(&t, &trust()).await.unwrap_err().kind,
+            v.validate(&garbage(i, old), &trust())
+                .await
+                .unwrap_err()
+                .kind,
             AuthErrorKind::UnknownKey
         );
     }
@@ -681,6 +710,145 @@ async fn unknown_kids_cannot_hammer_the_jwks_endpoint() {
         idp.server.fetches() - before <= 1,
         "one refetch per cooldown, however many unknown kids"
     );
+}
+
+/// `count` tokens with random kids and a current `iat`, validated concurrently; all refused.
+async fn garbage_burst(idp: &Idp, v: &TokenValidator, count: usize) -> Vec<AuthErrorKind> {
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let token = idp.ec.sign(
+                json!({"alg": "ES256", "kid": format!("garbage-{i}-{}", now())}),
+                idp.claims(json!({})),
+            );
+            let v = v.clone();
+            tokio::spawn(async move { v.validate(&token, &trust()).await.map(|_| ()) })
+        })
+        .collect();
+    let mut kinds = Vec::new();
+    for t in tasks {
+        kinds.push(
+            t.await
+                .unwrap()
+                .expect_err("garbage is never accepted")
+                .kind,
+        );
+    }
+    kinds
+}
+
+/// Issue 12, class 10: garbage kids used to spend the refetch budget, so a token signed with a
+/// key the IdP had just published was refused (401) until the cooldown passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_kids_cannot_get_a_fresh_rotation_refused() {
+    let cooldown = Duration::from_secs(2);
+    let idp = Idp::start().await;
+    let v = idp.validator("{unknown_kid_cooldown: 2s}");
+    v.start_background();
+    assert!(v.wait_ready(Duration::from_secs(10)).await);
+    let started = Instant::now();
+    let startup = idp.server.fetches() as usize; // one per configured issuer
+
+    // The attacker goes first and keeps going: garbage spends the cooldown's one fetch.
+    let kinds = garbage_burst(&idp, &v, 50).await;
+    assert!(
+        kinds.iter().all(|k| *k == AuthErrorKind::UnknownKey),
+        "held until a fetch could rule, then refused as unknown: {kinds:?}"
+    );
+    let more: Vec<String> = (0..40)
+        .map(|i| {
+            idp.ec.sign(
+                json!({"alg": "ES256", "kid": format!("more-garbage-{i}")}),
+                idp.claims(json!({})),
+            )
+        })
+        .collect();
+    let attack = {
+        let v = v.clone();
+        tokio::spawn(async move {
+            let mut refused = Vec::new();
+            for token in more {
+                let v = v.clone();
+                refused.push(tokio::spawn(async move {
+                    v.validate(&token, &trust()).await.unwrap_err().kind
+                }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for r in refused {
+                assert_eq!(r.await.unwrap(), AuthErrorKind::UnknownKey);
+            }
+        })
+    };
+
+    // The IdP rotates, and at once a client presents a token signed with the new key.
+    let rotated = TestKey::ec("ec-rotated");
+    idp.server.publish(&[&idp.rsa, &idp.ec, &rotated]);
+    let token = rotated.sign(rotated.header(), idp.claims(json!({})));
+    let asked = Instant::now();
+    let p = v.validate(&token, &trust()).await;
+    assert_eq!(
+        p.map(|p| p.subject.clone()),
+        Ok(Some("alice".into())),
+        "the fresh key's token is accepted on its first try"
+    );
+    assert!(
+        asked.elapsed() <= cooldown + Duration::from_millis(1500),
+        "delayed by at most one cooldown: {:?}",
+        asked.elapsed()
+    );
+    attack.await.unwrap();
+
+    // Meanwhile the IdP never saw more than one fetch per cooldown.
+    let times = idp.server.fetch_times();
+    let on_demand = &times[startup..];
+    assert!(!on_demand.is_empty());
+    // Measured where the requests arrive, so allow for connection set-up jitter; without the
+    // limit the gaps would be near zero.
+    for pair in on_demand.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= cooldown - Duration::from_millis(500),
+            "two fetches {gap:?} apart (cooldown {cooldown:?}); all: {:?}",
+            on_demand
+                .iter()
+                .map(|t| *t - on_demand[0])
+                .collect::<Vec<_>>()
+        );
+    }
+    let budget = started.elapsed().as_secs_f64() / cooldown.as_secs_f64();
+    assert!(
+        (on_demand.len() as f64) <= budget.ceil() + 1.0,
+        "{} on-demand fetches in {:?}",
+        on_demand.len(),
+        started.elapsed()
+    );
+}
+
+/// With a cooldown longer than a request may be held, a possibly-new key gets "retry later"
+/// (503 + Retry-After), never "unknown key" (401): the client keeps its token and retries.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_long_cooldown_a_fresh_key_is_told_to_retry_not_refused() {
+    let idp = Idp::start().await;
+    let v = idp.validator("{unknown_kid_cooldown: 5m}");
+    v.start_background();
+    assert!(v.wait_ready(Duration::from_secs(10)).await);
+    let before = idp.server.fetches();
+    let kinds = garbage_burst(&idp, &v, 20).await;
+    assert!(kinds.iter().all(|k| matches!(
+        k,
+        AuthErrorKind::UnknownKey | AuthErrorKind::UnknownKeyPending
+    )));
+    assert_eq!(
+        idp.server.fetches() - before,
+        1,
+        "the garbage got one fetch, which spent the cooldown"
+    );
+    let rotated = TestKey::ec("ec-rotated");
+    idp.server.publish(&[&idp.rsa, &idp.ec, &rotated]);
+    let token = rotated.sign(rotated.header(), idp.claims(json!({})));
+    let e = v.validate(&token, &trust()).await.unwrap_err();
+    assert_eq!(e.kind, AuthErrorKind::UnknownKeyPending);
+    assert!(e.kind.is_unavailable(), "503 + Retry-After, not 401");
+    assert_eq!(idp.server.fetches() - before, 1, "and no extra fetch");
 }
 
 /// Poll `validate` until it returns `want`, for at most `limit`; returns how long it took.

@@ -355,6 +355,17 @@ pub struct Introspection {
     pub cache_ttl: Duration,
     pub negative_cache_ttl: Duration,
     pub timeout: Duration,
+    /// Most introspection calls in flight to this endpoint at once; beyond it requests wait
+    /// briefly, then get 503 (junk bearer strings must not fan out to the IdP).
+    pub max_concurrent: usize,
+    /// Accept an active answer that names no audience (no `aud`, or `"aud": []`). Off by
+    /// default: such a token would pass on every route of every resource trusting this issuer.
+    pub accept_missing_audience: bool,
+}
+
+impl Introspection {
+    /// Default for [`Introspection::max_concurrent`].
+    pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

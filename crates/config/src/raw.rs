@@ -213,6 +213,8 @@ pub(crate) struct RawIntrospection {
     pub cache_ttl: Option<Str>,
     pub negative_cache_ttl: Option<Str>,
     pub timeout: Option<Str>,
+    pub max_concurrent: Option<Str>,
+    pub accept_missing_audience: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,49 @@
-//! Scalar syntaxes: durations, byte sizes, socket addresses and IP networks.
+//! Scalar syntaxes: durations, byte sizes and socket addresses.
 //!
 //! Parsers never quote the input in their errors; callers add the value as written.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// A humantime duration: `30s`, `5m`, `1h`, `500ms`, `1h 30m`.
+/// The duration units the configuration reference documents, and nothing else. humantime also
+/// reads `M` (months), `y`, `w`, `us`, `min`, `days`…, so `10M` — meant as ten minutes — silently
+/// became ten months (issue 12, class 18). Units are case-sensitive.
+pub(crate) const DURATION_UNITS: [(&str, u64); 5] = [
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
+/// A duration: one or more `<integer><unit>` terms with a unit from [`DURATION_UNITS`],
+/// optionally separated by spaces: `30s`, `5m`, `1h`, `500ms`, `1d`, `1h 30m`. A bare number,
+/// a fraction, a sign or any other unit is refused rather than guessed at.
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    humantime::parse_duration(s.trim()).ok()
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let (term, tail) = duration_term(rest)?;
+        millis = millis.checked_add(term)?;
+        rest = tail.trim_start();
+    }
+    Some(Duration::from_millis(millis))
+}
+
+/// One `<integer><unit>` term at the start of `s` in milliseconds, and what follows it.
+fn duration_term(s: &str) -> Option<(u64, &str)> {
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, rest) = s.split_at(digits_end);
+    let number: u64 = number.parse().ok()?;
+    let unit_end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let (unit, tail) = rest.split_at(unit_end);
+    let (_, millis) = DURATION_UNITS.iter().find(|(name, _)| *name == unit)?;
+    Some((number.checked_mul(*millis)?, tail))
 }
 
 /// A byte count: a plain integer, or an integer with a `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`
@@ -58,9 +94,42 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration(" 10m "), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("30"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn only_documented_duration_units_are_read() {
+        // humantime read each of these as something (`10M` was ten months).
+        for s in [
+            "10M", "1y", "2w", "5min", "3days", "1sec", "10us", "10ns", "1H", "30S", "5MS",
+            "1hour", "2mins",
+        ] {
+            assert_eq!(parse_duration(s), None, "{s}");
+        }
+        for s in [
+            "1.5h",
+            "-5s",
+            "+5s",
+            "5 s",
+            "s",
+            "5s x",
+            "5s,10s",
+            "1h 30",
+            "99999999999999999999s",
+        ] {
+            assert_eq!(parse_duration(s), None, "{s}");
+        }
+        assert_eq!(parse_duration("18446744073709551615d"), None, "overflow");
+        assert_eq!(
+            parse_duration("18446744073709551615ms 1ms"),
+            None,
+            "overflow"
+        );
     }
 
     #[test]

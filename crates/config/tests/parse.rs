@@ -267,7 +267,7 @@ logging: { format: xml }
         ("routes[1].upstream.url", "invalid URL \"htp:/x\""),
         (
             "routes[1].upstream.timeouts.request",
-            "invalid duration \"5 parsecs\" (use e.g. 30s, 5m)",
+            "invalid duration \"5 parsecs\" (use e.g. 30s, 5m; units are ms, s, m, h, d)",
         ),
         (
             "routes[2].name",
@@ -486,6 +486,49 @@ fn upstream_timeouts() {
 }
 
 #[test]
+fn durations_accept_only_the_documented_units() {
+    // Issue 12: humantime read `10M` as ten months. Each key path is named in the error.
+    let cases = [
+        (
+            with_issuer("    discovery: true\n    jwks_refresh: { unknown_kid_cooldown: 10M }\n"),
+            "issuers[0].jwks_refresh.unknown_kid_cooldown",
+            "10M",
+        ),
+        (
+            with_issuer("    discovery: true\n    leeway: 1min\n"),
+            "issuers[0].leeway",
+            "1min",
+        ),
+        (
+            doc("      timeouts: { request: 2w }\n    auth: none", ""),
+            "routes[0].upstream.timeouts.request",
+            "2w",
+        ),
+        (
+            route_with_auth_none("").replace("routes:", "shutdown: { grace_period: 1y }\nroutes:"),
+            "shutdown.grace_period",
+            "1y",
+        ),
+    ];
+    for (yaml, path, value) in cases {
+        assert_error(
+            &errors(&yaml),
+            path,
+            &format!("invalid duration \"{value}\" (use e.g. 30s, 5m; units are ms, s, m, h, d)"),
+        );
+    }
+    let ok = parse(&with_issuer(
+        "    discovery: true\n    leeway: 500ms\n    jwks_refresh: { min_interval: 1m, max_interval: 1d, stale_window: 1h 30m }\n",
+    ))
+    .unwrap();
+    let i = &ok.issuers[0];
+    assert_eq!(i.leeway, Duration::from_millis(500));
+    assert_eq!(i.jwks_refresh.min_interval, Duration::from_secs(60));
+    assert_eq!(i.jwks_refresh.max_interval, Duration::from_secs(86_400));
+    assert_eq!(i.jwks_refresh.stale_window, Duration::from_secs(5400));
+}
+
+#[test]
 fn upstream_tls_requires_https_and_pairs() {
     let yaml = doc(
         "      tls: { server_name: internal.example }\n    auth: none",
@@ -675,6 +718,11 @@ fn introspection_secrets() {
     assert_eq!(x.cache_ttl, Duration::from_secs(300));
     assert_eq!(x.negative_cache_ttl, Duration::from_secs(10));
     assert_eq!(x.timeout, Duration::from_secs(5));
+    assert_eq!(x.max_concurrent, 16);
+    assert!(
+        !x.accept_missing_audience,
+        "audience-less answers are refused unless opted in"
+    );
     assert!(!format!("{config:?}").contains(INTROSPECT_SECRET));
 
     let errs = errors(&intro("      client_secret: ${NO_SUCH_SECRET}\n"));
@@ -715,6 +763,39 @@ fn introspection_secrets() {
         errs[0].to_string(),
         "issuers[0].introspection.client_secret_file: cannot read \"/no/such/secret\": \
          No such file or directory"
+    );
+}
+
+#[test]
+fn introspection_audience_and_concurrency_settings() {
+    let intro = |lines: &str| {
+        with_issuer(&format!(
+            "    introspection:\n      endpoint: https://idp.example.com/introspect\n      \
+             client_id: mcpgate\n      client_secret: s\n{lines}"
+        ))
+    };
+    let config = parse(&intro(
+        "      accept_missing_audience: true\n      max_concurrent: 4\n",
+    ))
+    .unwrap();
+    let x = config.issuers[0].introspection.as_ref().unwrap();
+    assert!(x.accept_missing_audience);
+    assert_eq!(x.max_concurrent, 4);
+    let config = parse(&intro("      accept_missing_audience: false\n")).unwrap();
+    let x = config.issuers[0].introspection.as_ref().unwrap();
+    assert!(!x.accept_missing_audience);
+
+    for bad in ["0", "-1", "1.5", "many", "4097"] {
+        assert_error(
+            &errors(&intro(&format!("      max_concurrent: {bad}\n"))),
+            "issuers[0].introspection.max_concurrent",
+            &format!("invalid count \"{bad}\" (a whole number from 1 to 4096)"),
+        );
+    }
+    assert_error(
+        &errors(&intro("      accept_missing_audience: sometimes\n")),
+        "issuers[0].introspection.accept_missing_audience",
+        "",
     );
 }
 

@@ -1,18 +1,21 @@
 //! Test peers for the validator: a real HTTP JWKS server whose keys and availability the test
-//! controls, signing helpers that can produce any header/claims bytes (duplicate keys included),
-//! and a validator built from real YAML configuration.
+//! controls (and which records when it was fetched), a slow RFC 7662 introspection endpoint that
+//! counts the calls it has in flight, signing helpers that can produce any header/claims bytes
+//! (duplicate keys included), and a validator built from real YAML configuration.
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Form;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
@@ -87,6 +90,7 @@ struct JwksState {
     doc: Mutex<Value>,
     available: AtomicBool,
     fetches: AtomicU64,
+    fetched_at: Mutex<Vec<Instant>>,
     attacker_fetches: AtomicU64,
 }
 
@@ -106,6 +110,7 @@ impl Drop for JwksServer {
 
 async fn jwks(State(s): State<Arc<JwksState>>) -> Response {
     s.fetches.fetch_add(1, Ordering::SeqCst);
+    s.fetched_at.lock().unwrap().push(Instant::now());
     if !s.available.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -126,6 +131,7 @@ impl JwksServer {
             ),
             available: AtomicBool::new(true),
             fetches: AtomicU64::new(0),
+            fetched_at: Mutex::new(Vec::new()),
             attacker_fetches: AtomicU64::new(0),
         });
         let app = axum::Router::new()
@@ -162,6 +168,103 @@ impl JwksServer {
 
     pub fn attacker_fetches(&self) -> u64 {
         self.state.attacker_fetches.load(Ordering::SeqCst)
+    }
+
+    /// When each `/jwks` request arrived, in order.
+    pub fn fetch_times(&self) -> Vec<Instant> {
+        self.state.fetched_at.lock().unwrap().clone()
+    }
+}
+
+struct IntrospectionState {
+    delay: Mutex<Duration>,
+    active: Mutex<HashMap<String, Value>>,
+    calls: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// An RFC 7662 endpoint on loopback (`/introspect`, no client authentication checked) that
+/// answers after a configurable delay and records the most calls it ever had in flight at once.
+/// Tokens registered with [`IntrospectionServer::activate`] are active with the given members;
+/// every other token is inactive.
+pub struct IntrospectionServer {
+    pub addr: SocketAddr,
+    state: Arc<IntrospectionState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for IntrospectionServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn introspect(
+    State(s): State<Arc<IntrospectionState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    s.calls.fetch_add(1, Ordering::SeqCst);
+    let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = *s.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    let answer = match form
+        .get("token")
+        .and_then(|t| s.active.lock().unwrap().get(t).cloned())
+    {
+        Some(Value::Object(mut members)) => {
+            members.insert("active".into(), Value::Bool(true));
+            Value::Object(members)
+        }
+        _ => json!({"active": false}),
+    };
+    s.in_flight.fetch_sub(1, Ordering::SeqCst);
+    axum::Json(answer).into_response()
+}
+
+impl IntrospectionServer {
+    pub async fn start(delay: Duration) -> IntrospectionServer {
+        let state = Arc::new(IntrospectionState {
+            delay: Mutex::new(delay),
+            active: Mutex::new(HashMap::new()),
+            calls: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/introspect", post(introspect))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        IntrospectionServer { addr, state, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/introspect", self.addr)
+    }
+
+    pub fn activate(&self, token: &str, members: Value) {
+        self.state
+            .active
+            .lock()
+            .unwrap()
+            .insert(token.into(), members);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock().unwrap() = delay;
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 }
 

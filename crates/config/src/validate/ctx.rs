@@ -194,7 +194,8 @@ impl<'a> Ctx<'a> {
             return Some(default);
         };
         let d = self.parse(path, s, "duration", |v| {
-            units::parse_duration(v).ok_or_else(|| " (use e.g. 30s, 5m)".to_owned())
+            units::parse_duration(v)
+                .ok_or_else(|| " (use e.g. 30s, 5m; units are ms, s, m, h, d)".to_owned())
         })?;
         if d.is_zero() && zero == Zero::Rejected {
             return self.fail(path, "must be greater than 0s");

@@ -15,6 +15,8 @@ use super::names;
 const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// More concurrent introspection calls than this is a typo, not a capacity plan.
+const MAX_CONCURRENT_LIMIT: usize = 4096;
 const URL_WITH_PATH: UrlRules = UrlRules {
     path: true,
     query: true,
@@ -267,6 +269,7 @@ fn introspection(cx: &mut Ctx, path: &str, raw: &RawIntrospection) -> Option<Int
     let cache_ttl = ttl("cache_ttl", &raw.cache_ttl, 300);
     let negative_cache_ttl = ttl("negative_cache_ttl", &raw.negative_cache_ttl, 10);
     let timeout = ttl("timeout", &raw.timeout, 5);
+    let max_concurrent = max_concurrent(cx, &p("max_concurrent"), &raw.max_concurrent);
     Some(Introspection {
         endpoint: endpoint?,
         client_id: client_id?,
@@ -275,5 +278,21 @@ fn introspection(cx: &mut Ctx, path: &str, raw: &RawIntrospection) -> Option<Int
         cache_ttl: cache_ttl?,
         negative_cache_ttl: negative_cache_ttl?,
         timeout: timeout?,
+        max_concurrent: max_concurrent?,
+        accept_missing_audience: raw.accept_missing_audience.unwrap_or(false),
+    })
+}
+
+/// A whole number of concurrent introspection calls, 1 to [`MAX_CONCURRENT_LIMIT`].
+fn max_concurrent(cx: &mut Ctx, path: &str, raw: &Option<Str>) -> Option<usize> {
+    let Some(s) = raw else {
+        return Some(Introspection::DEFAULT_MAX_CONCURRENT);
+    };
+    cx.parse(path, s, "count", |v| {
+        v.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_CONCURRENT_LIMIT).contains(n))
+            .ok_or_else(|| format!(" (a whole number from 1 to {MAX_CONCURRENT_LIMIT})"))
     })
 }
