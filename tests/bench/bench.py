@@ -131,10 +131,14 @@ def start(name: str, cmd: list, env: dict | None = None) -> subprocess.Popen:
 
 
 def stop_all() -> None:
-    for p in PROCS:
+    stop_all_of(PROCS)
+
+
+def stop_all_of(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
-    for p in PROCS:
+    for p in procs:
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -154,8 +158,8 @@ def wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
-def wait_ready(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.time() + 30
+def wait_ready(url: str, proc: subprocess.Popen, timeout: int = 30) -> None:
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"mcpgate exited; see {OUT / 'mcpgate.log'}")
@@ -495,7 +499,7 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def start_servers(ports: Ports) -> subprocess.Popen:
+def start_servers(ports: Ports, gateway: bool = True) -> subprocess.Popen | None:
     """Token peer, upstream and proxy nginx, and the gateway; returns the gateway once ready."""
     other = ports["other"]
     peers = start("peers", ["node", HERE / "peers.mjs", OUT, "https://bench.example", AUDIENCE, 2000,
@@ -509,6 +513,8 @@ def start_servers(ports: Ports) -> subprocess.Popen:
     for server, proc in (("direct", n_up), ("nginx", n_proxy)):
         for p in ports[server].values():
             wait_port(p, proc, f"{server} nginx")
+    if not gateway:
+        return None
     g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(ports, cert, key)])
     wait_ready(f"http://127.0.0.1:{other['admin']}/readyz", g)
     SERVER_PIDS.update(direct=[n_up.pid], nginx=[n_proxy.pid], gateway=[g.pid])
@@ -525,7 +531,7 @@ def main() -> int:
     ports = allocate_ports()
     results: list[dict] = []
     try:
-        gateway = start_servers(ports).pid
+        gateway = start_servers(ports).pid  # type: ignore[union-attr]
         results += run_matrix(ports)
         results += run_lists(ports)
         results += run_fixed_rate(ports)
