@@ -94,6 +94,8 @@ pub struct Upstream {
     pub tls: UpstreamTls,
     /// Extra headers sent upstream (e.g. a static credential); values may come from env/files.
     pub headers: BTreeMap<String, Secret>,
+    /// Request headers never forwarded, beyond the built-in set (lower-case names).
+    pub strip_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

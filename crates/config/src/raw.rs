@@ -102,6 +102,7 @@ pub(crate) struct RawUpstream {
     pub tls: Option<RawUpstreamTls>,
     pub headers: Option<BTreeMap<String, Str>>,
     pub headers_file: Option<BTreeMap<String, Str>>,
+    pub strip_headers: Option<Vec<Str>>,
 }
 
 #[derive(Debug, Deserialize)]

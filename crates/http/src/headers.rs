@@ -37,6 +37,50 @@ pub const CLIENT_ONLY_REQUEST_HEADERS: &[&str] = &[
 /// Prefix of identity headers the gateway may inject; client-sent ones are always removed.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-mcp-";
 
+/// Identity headers of other gateways' conventions. Many upstreams were written to sit behind
+/// oauth2-proxy, Apache/nginx auth modules or a cloud's identity-aware proxy and believe these;
+/// a client must never be able to send them through mcpgate.
+pub const FOREIGN_IDENTITY_HEADERS: &[&str] = &[
+    "remote-user",
+    "remote-email",
+    "remote-groups",
+    "x-remote-user",
+    "x-remote-email",
+    "x-remote-group",
+    "x-remote-groups",
+    "x-user",
+    "x-user-id",
+    "x-userid",
+    "x-username",
+    "x-user-email",
+    "x-email",
+    "x-groups",
+    "x-preferred-username",
+    "x-authenticated-user",
+    "x-authenticated-userid",
+    "x-authenticated-email",
+    "x-authenticated-groups",
+    "x-webauth-user",
+    "x-id-token",
+    "x-access-token",
+    "x-jwt-assertion",
+];
+
+/// Prefixes of the same: `X-Forwarded-*` (oauth2-proxy's `-User`, `-Email`, `-Groups`,
+/// `-Preferred-Username`, `-Access-Token`; the gateway sets `-For`, `-Proto` and `-Host` itself),
+/// oauth2-proxy's `X-Auth-Request-*`, Google IAP, AWS ALB, Azure App Service, Cloudflare Access
+/// and Pomerium.
+pub const FOREIGN_IDENTITY_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-auth-request-",
+    "x-goog-authenticated-user-",
+    "x-goog-iap-",
+    "x-amzn-oidc-",
+    "x-ms-client-principal",
+    "cf-access-",
+    "x-pomerium-",
+];
+
 /// Header names listed in `Connection` values (`Connection: keep-alive, X-Foo`), lower-cased.
 pub fn connection_listed<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     values
@@ -51,11 +95,15 @@ pub fn connection_listed<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
 /// it runs for every header of every request.
 pub fn strip_toward_upstream(name: &str) -> bool {
     let listed = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    let prefixed = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
     listed(HOP_BY_HOP)
         || listed(CLIENT_ONLY_REQUEST_HEADERS)
-        || name
-            .get(..IDENTITY_HEADER_PREFIX.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX))
+        || prefixed(IDENTITY_HEADER_PREFIX)
+        || listed(FOREIGN_IDENTITY_HEADERS)
+        || FOREIGN_IDENTITY_PREFIXES.iter().any(|p| prefixed(p))
 }
 
 /// Edits the request header sent upstream; the HTTP engine implements it over its own header type.
@@ -81,6 +129,8 @@ pub struct UpstreamHeaders<'a> {
     pub forwarded: Forwarded,
     /// The route's configured upstream headers (e.g. the upstream's own credential).
     pub configured: &'a [(HeaderName, HeaderValue)],
+    /// More request headers the route never forwards (`upstream.strip_headers`).
+    pub strip: &'a [HeaderName],
     /// Identity header names this route sets; client-sent copies are removed whatever their name.
     pub identity_names: &'a [HeaderName],
     /// Identity headers for this caller.
@@ -103,7 +153,11 @@ pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<
     let doomed: Vec<HeaderName> = h
         .map()
         .keys()
-        .filter(|k| strip_toward_upstream(k.as_str()) || listed.iter().any(|l| l == k.as_str()))
+        .filter(|k| {
+            strip_toward_upstream(k.as_str())
+                || listed.iter().any(|l| l == k.as_str())
+                || up.strip.contains(k)
+        })
         .cloned()
         .collect();
     for name in &doomed {
@@ -222,8 +276,15 @@ mod tests {
             ("expect", "100-continue"),
             ("content-type", "application/json"),
             ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-user", "admin"),
+            ("X-Auth-Request-Email", "admin@example.com"),
+            ("remote-user", "admin"),
+            ("x-tenant", "other"),
         ] {
-            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
         }
         let authority = HeaderValue::from_static("up:8080");
         let configured = [(
@@ -241,6 +302,7 @@ mod tests {
                     host: Some("gw.example".into()),
                 },
                 configured: &configured,
+                strip: &[HeaderName::from_static("x-tenant")],
                 identity_names: std::slice::from_ref(&who),
                 identity: vec![(who.clone(), HeaderValue::from_static("alice"))],
                 body_read: true,
@@ -255,6 +317,10 @@ mod tests {
             "x-mcp-subject",
             "accept-encoding",
             "expect",
+            "x-forwarded-user",
+            "x-auth-request-email",
+            "remote-user",
+            "x-tenant",
         ] {
             assert_eq!(get(gone), None, "{gone} must not reach the upstream");
         }

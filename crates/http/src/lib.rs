@@ -11,6 +11,7 @@ pub mod forwarded;
 pub mod headers;
 pub mod labels;
 pub mod legacy_sse;
+pub mod metadata;
 pub mod path;
 pub mod routing;
 pub mod sse;

@@ -27,13 +27,18 @@ pub enum SessionCheck {
     Mismatch,
 }
 
-/// The session owner a principal stands for: its subject, or for client-credentials tokens
-/// (no `sub`) its client id.
-pub fn owner(p: &Principal) -> Option<SessionOwner> {
-    Some(SessionOwner {
+/// The session owner a principal stands for: its subject; without one (client-credentials
+/// tokens introspected without `sub`, tokens with neither `sub` nor `client_id`) the token itself.
+/// A `client_id` alone is never an owner: every user of one client would share its sessions.
+pub fn owner(p: &Principal) -> SessionOwner {
+    let subject = match &p.subject {
+        Some(sub) => format!("sub:{sub}"),
+        None => format!("token:{}", p.token_hash),
+    };
+    SessionOwner {
         issuer: p.issuer.clone(),
-        subject: p.subject.clone().or_else(|| p.client_id.clone())?,
-    })
+        subject,
+    }
 }
 
 /// Session ids are unique per upstream, not across them: bind them per route.
@@ -122,6 +127,40 @@ mod tests {
             issuer: "https://idp".into(),
             subject: sub.into(),
         }
+    }
+
+    fn principal(sub: Option<&str>, client_id: Option<&str>, token_hash: &str) -> Principal {
+        Principal {
+            issuer: "https://idp".into(),
+            issuer_name: "idp".into(),
+            subject: sub.map(Into::into),
+            client_id: client_id.map(Into::into),
+            scopes: vec![],
+            audience: vec![],
+            expires_at: None,
+            email: None,
+            email_verified: false,
+            groups: vec![],
+            claims: Default::default(),
+            token_hash: token_hash.into(),
+        }
+    }
+
+    #[test]
+    fn callers_without_a_subject_own_sessions_by_their_token_only() {
+        let alice = owner(&principal(Some("alice"), Some("cli"), "aaaa"));
+        assert_eq!(
+            alice,
+            owner(&principal(Some("alice"), Some("other"), "bbbb"))
+        );
+        // Two users of one client, neither with `sub`: not the same owner.
+        let u1 = owner(&principal(None, Some("cli"), "1111"));
+        let u2 = owner(&principal(None, Some("cli"), "2222"));
+        assert_ne!(u1, u2);
+        // Neither `sub` nor `client_id`: still an owner, of its own sessions only.
+        assert_ne!(owner(&principal(None, None, "3333")), u1);
+        // A subject that spells a token owner is still a subject.
+        assert_ne!(owner(&principal(Some("token:1111"), None, "x")), u1);
     }
 
     #[tokio::test]

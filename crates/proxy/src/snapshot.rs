@@ -2,7 +2,6 @@
 //! trust and limits. A request loads the current snapshot once and keeps it to the end, so a
 //! configuration swap never changes the rules under an in-flight request.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use mcpgate_auth::{RouteTrust, TokenValidator};
 use mcpgate_config::{Config, IpNet, Limits, Route, RouteAuth, RouteAuthRequired};
 use mcpgate_http::challenge::{bearer_challenge, resource_metadata_url};
 use mcpgate_http::legacy_sse::EndpointMapping;
+use mcpgate_http::metadata::MetadataDocs;
 use mcpgate_http::RouteTable;
 use mcpgate_mcp::route::{BadIdentityHeader, RouteMcp};
 
@@ -90,13 +90,6 @@ impl CompiledAuth {
     }
 }
 
-/// The request path a metadata URL is served at.
-fn metadata_path(metadata_url: &str) -> String {
-    url::Url::parse(metadata_url)
-        .map(|u| u.path().to_string())
-        .unwrap_or_default()
-}
-
 /// What the gateway knows about a listener when a request arrives on it.
 pub struct ListenerInfo {
     pub bind: SocketAddr,
@@ -107,7 +100,7 @@ pub struct ListenerInfo {
 pub struct Snapshot {
     pub table: RouteTable,
     /// RFC 9728 documents by request path (`/.well-known/oauth-protected-resource/github/mcp`).
-    pub metadata: HashMap<String, Vec<u8>>,
+    pub metadata: MetadataDocs,
     pub routes: Vec<CompiledRoute>,
     pub listeners: Vec<ListenerInfo>,
     pub limits: Limits,
@@ -129,12 +122,14 @@ pub enum CompileError {
 impl Snapshot {
     pub fn compile(config: &Config, validator: TokenValidator) -> Result<Snapshot, CompileError> {
         let mut routes = Vec::with_capacity(config.routes.len());
-        let mut metadata = HashMap::new();
+        let mut metadata = MetadataDocs::default();
         for (index, r) in config.routes.iter().enumerate() {
             let route = CompiledRoute::compile(config, index, r)?;
             if let RouteAuth::Required(req) = &r.auth {
                 let doc = protected_resource_metadata(config, req, &route.mcp);
-                metadata.insert(metadata_path(route.auth.metadata_url()), doc);
+                if let Ok(url) = url::Url::parse(route.auth.metadata_url()) {
+                    metadata.insert(&url, doc);
+                }
             }
             routes.push(route);
         }

@@ -34,6 +34,8 @@ pub struct CompiledUpstream {
     pub sni: String,
     pub timeouts: UpstreamTimeouts,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `upstream.strip_headers`: more request headers never forwarded.
+    pub strip_headers: Vec<HeaderName>,
     ca: Option<Arc<[WrappedX509]>>,
     client_cert: Option<Arc<CertKey>>,
     /// Separates connection pools by trust settings: pingora's reuse key ignores the CA, so
@@ -66,6 +68,14 @@ impl CompiledUpstream {
         let authority_header = HeaderValue::from_str(&authority)
             .map_err(|_| UpstreamError::Header("host".into(), "not a valid header value".into()))?;
         let headers = configured_headers(up)?;
+        let strip_headers = up
+            .strip_headers
+            .iter()
+            .map(|n| {
+                HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|e| UpstreamError::Header(n.clone(), e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
         let ca = up.tls.ca_file.as_deref().map(load_ca).transpose()?;
         let client_cert = load_client_cert(up)?;
         // A literal IP needs no DNS.
@@ -88,6 +98,7 @@ impl CompiledUpstream {
             base_path: up.url.path().to_string(),
             timeouts: up.timeouts,
             headers,
+            strip_headers,
             ca,
             client_cert,
             addrs: ArcSwap::from_pointee(initial),

@@ -194,11 +194,20 @@ fn upstream(cx: &mut Ctx, path: &str, raw: &RawUpstream) -> Option<Upstream> {
         })
         .map(Option::unwrap_or_default);
     let headers = headers(cx, path, raw);
+    let strip_path = key(path, "strip_headers");
+    let strip_headers = cx
+        .optional(&raw.strip_headers, |cx, list| {
+            cx.list(&strip_path, list, |cx, p, s| {
+                cx.parse(p, s, "header name", names::header_name)
+            })
+        })
+        .map(Option::unwrap_or_default);
     Some(Upstream {
         url: url?,
         timeouts: timeouts?,
         tls: tls?,
         headers: headers?,
+        strip_headers: strip_headers?,
     })
 }
 

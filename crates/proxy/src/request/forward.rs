@@ -60,6 +60,7 @@ pub fn prepare_request(
         authority: &route.upstream.authority_header,
         forwarded: fwd,
         configured: &route.upstream.headers,
+        strip: &route.upstream.strip_headers,
         identity_names: identity.map_or(&[], |i| &i.names[..]),
         identity: identity
             .zip(ctx.principal.as_deref())

@@ -83,8 +83,8 @@ impl McpProxy {
         let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
             return Ok(());
         };
-        let Some(owner) = ctx.principal.as_deref().and_then(owner) else {
-            return Ok(());
+        let Some(owner) = ctx.principal.as_deref().map(owner) else {
+            return Ok(()); // `auth: none`: nobody to tell apart
         };
         let check = self
             .sessions
@@ -121,7 +121,7 @@ pub fn metadata_document(
     if !path.starts_with(WELL_KNOWN_PRM) {
         return None;
     }
-    let Some(doc) = snapshot.metadata.get(path) else {
+    let Some(doc) = snapshot.metadata.find(request_host(req), path) else {
         return Some(GatewayError::NoRoute.into());
     };
     let with_cors = |a: LocalAnswer| {
@@ -129,7 +129,7 @@ pub fn metadata_document(
             .with_header("access-control-allow-methods", "GET, OPTIONS")
     };
     Some(match req.method.as_str() {
-        "GET" | "HEAD" => with_cors(LocalAnswer::document(200, "application/json", doc.clone())),
+        "GET" | "HEAD" => with_cors(LocalAnswer::document(200, "application/json", doc.to_vec())),
         "OPTIONS" => with_cors(LocalAnswer::document(204, "text/plain", Vec::new())),
         _ => LocalAnswer::from(GatewayError::MethodNotAllowed).with_header("allow", "GET, OPTIONS"),
     })

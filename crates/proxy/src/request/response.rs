@@ -90,7 +90,7 @@ pub async fn bind_session(
         .headers
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok());
-    let (Some(sid), Some(owner)) = (minted, ctx.principal.as_deref().and_then(owner)) else {
+    let (Some(sid), Some(owner)) = (minted, ctx.principal.as_deref().map(owner)) else {
         return;
     };
     if ctx.session_bound && header_str(req, "mcp-session-id") == Some(sid) {

@@ -1,0 +1,529 @@
+//! End-to-end attacks on the classes of issue 12, against the real gateway: a scripted upstream
+//! that misbehaves on purpose (lists it should not send, encodings it was not asked for, a
+//! `Server` banner, slow streams) and records what reached it; the sample issuer for tokens
+//! without `sub`; host-bound routes sharing a path.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// One step of a scripted answer: wait, then write these bytes.
+type Script = Vec<(Duration, Vec<u8>)>;
+
+/// An upstream that answers each request path with a fixed script of raw bytes (status line,
+/// headers and body as written) and keeps every request head it received.
+struct Scripted {
+    port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    async fn start(scripts: HashMap<&'static str, Script>) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let scripts = Arc::new(scripts);
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (scripts, seen) = (scripts.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Some(head) = read_request(&mut conn).await else {
+                        return;
+                    };
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    seen.lock().unwrap().push(head);
+                    for (delay, bytes) in scripts.get(path.as_str()).cloned().unwrap_or_default() {
+                        tokio::time::sleep(delay).await;
+                        if conn.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        Scripted { port, heads }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// The request head and its Content-Length body, read off the connection.
+async fn read_request(conn: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(head)
+}
+
+fn now(bytes: impl Into<Vec<u8>>) -> (Duration, Vec<u8>) {
+    (Duration::ZERO, bytes.into())
+}
+
+/// A complete HTTP/1.1 answer with a Content-Length body.
+fn answer(content_type: &str, extra: &str, body: &[u8]) -> Script {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        body.len()
+    );
+    vec![now([head.as_bytes(), body].concat())]
+}
+
+/// The head of an SSE answer that ends when the connection closes.
+fn sse_head() -> (Duration, Vec<u8>) {
+    now("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+}
+
+const BOM: &str = "\u{feff}";
+
+fn tools_result(id: i64) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "echo"}, {"name": "delete_everything"}], "ttlMs": 60000, "cacheScope": "public"}}).to_string()
+}
+
+struct Setup {
+    issuer: mcpgate_sample::DemoIssuer,
+    up: Scripted,
+    gw: Gw,
+}
+
+async fn setup(scripts: HashMap<&'static str, Script>, extra_routes: &str) -> Setup {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let issuer = mcpgate_sample::DemoIssuer::start(loopback).await.unwrap();
+    let up = Scripted::start(scripts).await;
+    let yaml = format!(
+        r#"public_url: http://127.0.0.1:{{port}}
+listeners:
+  - bind: 127.0.0.1:{{port}}
+admin:
+  bind: 127.0.0.1:{{admin}}
+logging: {{ level: info }}
+issuers:
+  - name: local
+    issuer: {iss}
+    jwks_uri: {iss}/jwks
+    algorithms: [ES256]
+routes:
+  - name: main
+    path: /mcp
+    upstream:
+      url: "{up}"
+      strip_headers: [x-tenant]
+      timeouts: {{ request: 1s, stream_idle: 10s }}
+    auth: {{ issuers: [local] }}
+    tools: [{{ match: "delete_*", scopes: [mcp:admin] }}]
+{extra_routes}"#,
+        iss = issuer.issuer_url(),
+        up = up.url("/up"),
+    )
+    .replace("{up_root}", &up.url(""));
+    let mut gw = Gw::start(&yaml);
+    gw.ready().await;
+    Setup { issuer, up, gw }
+}
+
+impl Setup {
+    fn token(&self) -> String {
+        self.issuer
+            .mint_default(&self.gw.url("/mcp"), "mcp:read", Duration::from_secs(300))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        mcp_post(&client(), &self.gw.url(path), body)
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn scripts(pairs: Vec<(&'static str, Script)>) -> HashMap<&'static str, Script> {
+    pairs.into_iter().collect()
+}
+
+#[tokio::test]
+async fn list_answers_that_cannot_be_filtered_never_reach_the_client() {
+    let bom_json = [BOM.as_bytes(), tools_result(1).as_bytes()].concat();
+    let mut bad_utf8 = tools_result(1).into_bytes();
+    let at = bad_utf8.windows(4).position(|w| w == b"echo").unwrap();
+    bad_utf8[at] = 0xff;
+    let array = format!("[{}]", tools_result(1));
+    let s = setup(
+        scripts(vec![
+            ("/up/bom", answer("application/json", "", &bom_json)),
+            ("/up/utf8", answer("application/json", "", &bad_utf8)),
+            (
+                "/up/array",
+                answer("application/json", "", array.as_bytes()),
+            ),
+            (
+                "/up/gzip",
+                answer(
+                    "application/json",
+                    "Content-Encoding: gzip\r\n",
+                    b"\x1f\x8b\x08\0garbage",
+                ),
+            ),
+            (
+                "/up/ssebom",
+                vec![
+                    sse_head(),
+                    now(format!(
+                        "{BOM}event: message\ndata: {}\n\n",
+                        tools_result(1)
+                    )),
+                ],
+            ),
+            (
+                "/up/sseutf8",
+                vec![
+                    sse_head(),
+                    now([b"data: ".as_slice(), &bad_utf8, b"\n\n"].concat()),
+                ],
+            ),
+        ]),
+        "",
+    )
+    .await;
+    let list = jsonrpc(1, "tools/list", json!({}));
+    for case in ["bom", "utf8", "array", "gzip", "sseutf8"] {
+        let r = s.post(&format!("/mcp/{case}"), &list).await;
+        assert!(r.headers().get("content-encoding").is_none(), "{case}");
+        let text = r.text().await.unwrap();
+        assert!(
+            !text.contains("delete_everything"),
+            "{case}: hidden tool leaked: {text}"
+        );
+        assert!(text.contains("list_unfilterable"), "{case}: {text}");
+    }
+    // A BOM at the start of an SSE stream is dropped (as clients drop it) and the list filtered.
+    let text = s.post("/mcp/ssebom", &list).await.text().await.unwrap();
+    assert!(!text.contains("delete_everything"), "{text}");
+    assert!(text.contains("\"echo\""), "{text}");
+    assert!(
+        text.contains(r#""cacheScope":"private""#),
+        "filtered lists are private: {text}"
+    );
+}
+
+#[tokio::test]
+async fn replayed_and_legacy_streams_are_filtered_too() {
+    let replay = vec![
+        now("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"),
+        now(format!(
+            "id: 7\nevent: message\ndata: {}\n\n",
+            tools_result(3)
+        )),
+    ];
+    let legacy = vec![
+        sse_head(),
+        now("event: endpoint\ndata: /up/messages?sessionId=abc\n\n"),
+        (
+            Duration::from_millis(50),
+            format!("event: message\ndata: {}\n\n", tools_result(4)).into_bytes(),
+        ),
+    ];
+    let s = setup(
+        scripts(vec![("/up/stream", replay), ("/up/sse", legacy)]),
+        "",
+    )
+    .await;
+    let c = client();
+    for (path, id) in [("/mcp/stream", 3), ("/mcp/sse", 4)] {
+        let text = c
+            .get(s.gw.url(path))
+            .bearer_auth(s.token())
+            .header("accept", "text/event-stream")
+            .header("last-event-id", "6")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains("delete_everything"), "{path}: {text}");
+        assert!(text.contains("\"echo\""), "{path}: {text}");
+        assert!(text.contains(&format!("\"id\":{id}")), "{path}: {text}");
+    }
+    let legacy = c
+        .get(s.gw.url("/mcp/sse"))
+        .bearer_auth(s.token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        legacy.contains("data: /mcp/messages?sessionId=abc"),
+        "endpoint still rewritten: {legacy}"
+    );
+}
+
+#[tokio::test]
+async fn what_the_upstream_gets_and_what_it_shows() {
+    let ok = answer(
+        "application/json",
+        "Server: secret-upstream/1.2.3\r\n",
+        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    let s = setup(scripts(vec![("/up/h", ok)]), "").await;
+    let r = mcp_post(
+        &client(),
+        &s.gw.url("/mcp/h"),
+        &jsonrpc(1, "ping", json!({})),
+    )
+    .bearer_auth(s.token())
+    .header("X-Forwarded-User", "admin")
+    .header("X-Forwarded-Email", "admin@example.com")
+    .header("X-Forwarded-Groups", "admins")
+    .header("X-Auth-Request-User", "admin")
+    .header("Remote-User", "admin")
+    .header("X-Remote-User", "admin")
+    .header("X-Goog-Authenticated-User-Email", "admin@example.com")
+    .header("X-Tenant", "other")
+    .header("X-Kept", "yes")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("server").is_none(),
+        "upstream banner hidden"
+    );
+    let head = s.up.heads().pop().unwrap().to_ascii_lowercase();
+    for spoofed in [
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "x-auth-request-user",
+        "remote-user",
+        "x-remote-user",
+        "x-goog-authenticated-user-email",
+        "x-tenant",
+        "authorization",
+    ] {
+        assert!(
+            !head.contains(&format!("\n{spoofed}:")),
+            "{spoofed} reached the upstream:\n{head}"
+        );
+    }
+    assert!(head.contains("\nx-kept: yes"), "{head}");
+}
+
+#[tokio::test]
+async fn get_and_delete_bodies_are_refused_before_the_upstream() {
+    let s = setup(scripts(vec![]), "").await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
+    let token = s.token();
+    let requests = [
+        format!("GET /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
+        format!("DELETE /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"),
+    ];
+    for req in requests {
+        let (status, text) = tokio::task::spawn_blocking({
+            let req = req.clone();
+            move || raw_http(addr, &req)
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("body_not_allowed"), "{text}");
+    }
+    // A GET without a body is still a GET stream.
+    assert!(s.up.heads().is_empty(), "nothing reached the upstream");
+}
+
+#[tokio::test]
+async fn subscriptions_listen_lives_under_the_stream_timeout() {
+    let slow = || {
+        vec![
+            sse_head(),
+            now("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":{\"uri\":\"a\"}}\n\n"),
+            (Duration::from_millis(1800), b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":{\"uri\":\"b\"}}\n\n".to_vec()),
+        ]
+    };
+    let s = setup(
+        scripts(vec![("/up/listen", slow()), ("/up/call", slow())]),
+        "",
+    )
+    .await;
+    let listen = s
+        .post(
+            "/mcp/listen",
+            &jsonrpc(1, "subscriptions/listen", json!({})),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listen.contains("\"uri\":\"b\""),
+        "silence under stream_idle keeps a subscription: {listen}"
+    );
+    let call = s
+        .post(
+            "/mcp/call",
+            &jsonrpc(2, "tools/call", json!({"name": "echo"})),
+        )
+        .await;
+    let text = call.text().await.unwrap_or_default();
+    assert!(
+        !text.contains("\"uri\":\"b\""),
+        "a request is still cut after `request` of silence: {text}"
+    );
+}
+
+#[tokio::test]
+async fn encoded_mcp_names_are_compared_decoded() {
+    let ok = answer(
+        "application/json",
+        "",
+        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    let s = setup(scripts(vec![("/up", ok)]), "").await;
+    let call = jsonrpc(1, "tools/call", json!({"name": "café", "arguments": {}}));
+    let send = |name: &'static str| {
+        mcp_post(&client(), &s.gw.url("/mcp"), &call)
+            .bearer_auth(s.token())
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", name)
+            .send()
+    };
+    // "café" as standard Base64 of its UTF-8 bytes.
+    assert_eq!(send("=?base64?Y2Fmw6k=?=").await.unwrap().status(), 200);
+    for bad in ["=?base64?Y2Fmw6k?=", "=?base64?!!!?=", "cafe"] {
+        let r = send(bad).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32020, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn callers_without_sub_cannot_use_other_callers_sessions() {
+    let init = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: sess-1\r\nContent-Length: 36\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+    let ok = answer(
+        "application/json",
+        "",
+        br#"{"jsonrpc":"2.0","id":2,"result":{}}"#,
+    );
+    let s = setup(
+        scripts(vec![("/up/init", vec![now(init)]), ("/up/init/use", ok)]),
+        "",
+    )
+    .await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |sub: Option<&str>, client_id: Option<&str>, jti: &str| {
+        let mut c = json!({"iss": s.issuer.issuer_url(), "aud": s.gw.url("/mcp"), "exp": now_s + 300, "iat": now_s, "scope": "mcp:read", "jti": jti});
+        if let Some(sub) = sub {
+            c["sub"] = sub.into();
+        }
+        if let Some(id) = client_id {
+            c["client_id"] = id.into();
+        }
+        s.issuer.mint(c)
+    };
+    let c = client();
+    let use_session = |t: String, path: &'static str| {
+        mcp_post(&c, &s.gw.url(path), &jsonrpc(2, "ping", json!({})))
+            .bearer_auth(t)
+            .header("mcp-session-id", "sess-1")
+            .send()
+    };
+    let r = mcp_post(
+        &c,
+        &s.gw.url("/mcp/init"),
+        &jsonrpc(1, "initialize", json!({})),
+    )
+    .bearer_auth(token(None, Some("shared-cli"), "a"))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["mcp-session-id"], "sess-1");
+    for (who, t) in [
+        ("same client, no sub", token(None, Some("shared-cli"), "b")),
+        ("neither sub nor client_id", token(None, None, "c")),
+        ("a subject", token(Some("alice"), Some("shared-cli"), "d")),
+    ] {
+        let r = use_session(t, "/mcp/init/use").await.unwrap();
+        assert_eq!(r.status(), 404, "{who}");
+    }
+    let r = use_session(token(None, Some("shared-cli"), "a"), "/mcp/init/use")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the token that opened the session keeps it"
+    );
+}
+
+#[tokio::test]
+async fn host_bound_routes_sharing_a_path_get_their_own_metadata() {
+    let routes = r#"  - name: tenant-a
+    host: tenant-a.example.com
+    path: /t/mcp
+    upstream: { url: "{up_root}/a" }
+    auth: { issuers: [local], resource: "https://tenant-a.example.com/t/mcp" }
+  - name: tenant-b
+    host: tenant-b.example.com
+    path: /t/mcp
+    upstream: { url: "{up_root}/b" }
+    auth: { issuers: [local], resource: "https://tenant-b.example.com/t/mcp" }
+"#;
+    let s = setup(scripts(vec![]), routes).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
+    for tenant in ["tenant-a", "tenant-b"] {
+        let (status, text) = tokio::task::spawn_blocking(move || {
+            raw_http(
+                addr,
+                &format!("GET /.well-known/oauth-protected-resource/t/mcp HTTP/1.1\r\nHost: {tenant}.example.com\r\nConnection: close\r\n\r\n"),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        let doc: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            doc["resource"],
+            format!("https://{tenant}.example.com/t/mcp")
+        );
+    }
+}
