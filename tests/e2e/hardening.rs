@@ -130,6 +130,7 @@ listeners:
 admin:
   bind: 127.0.0.1:{{admin}}
 logging: {{ level: info }}
+limits: {{ max_request_body: 64KiB }}
 issuers:
   - name: local
     issuer: {iss}
@@ -525,5 +526,41 @@ async fn host_bound_routes_sharing_a_path_get_their_own_metadata() {
             doc["resource"],
             format!("https://{tenant}.example.com/t/mcp")
         );
+    }
+}
+
+#[tokio::test]
+async fn expect_continue_gets_its_final_answer_without_waiting_for_a_body() {
+    let ok = answer(
+        "application/json",
+        "",
+        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    let s = setup(scripts(vec![("/up", ok)]), "").await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
+    let token = s.token();
+    let denied = jsonrpc(1, "tools/call", json!({"name": "delete_everything"})).to_string();
+    let big = "x".repeat(80 * 1024);
+    let cases = [
+        // No token: the 401 comes at once, without the body the client holds back.
+        ("no token", "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n".to_string(), 401, "missing_token"),
+        // A small body the client sends after 100: the refusal still reaches it.
+        ("denied", format!("POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{denied}", denied.len()), 403, "insufficient_scope"),
+        // A chunked upload over the limit: 413 after the 100, not a reset.
+        ("oversized", format!("POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n", big.len()), 413, "body_too_large"),
+    ];
+    for (what, req, status, reason) in cases {
+        let (_, text) = tokio::task::spawn_blocking(move || raw_http(addr, &req))
+            .await
+            .unwrap();
+        let last = text
+            .rfind("HTTP/1.1 ")
+            .map(|i| &text[i..])
+            .unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {text}"
+        );
+        assert!(last.contains(reason), "{what}: {text}");
     }
 }

@@ -14,14 +14,18 @@ use super::ctx::RequestCtx;
 /// stays usable; larger or unknown-length bodies end the connection instead.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
-/// Record and write a local answer, unless an answer has already started (then only record).
+/// Record and write a local answer, unless a final answer has already started (then only
+/// record). After a `100 Continue` the final answer is still ours to write.
 pub async fn write_answer(
     session: &mut HttpSession,
     ctx: &mut RequestCtx,
     answer: LocalAnswer,
 ) -> Result<()> {
     ctx.record(&answer);
-    if session.response_written().is_some() {
+    if session
+        .response_written()
+        .is_some_and(|r| !r.status.is_informational())
+    {
         return Ok(());
     }
     write(session, answer).await
@@ -48,10 +52,17 @@ pub async fn write(session: &mut HttpSession, answer: LocalAnswer) -> Result<()>
     Ok(())
 }
 
-/// Read and discard a small unread request body. True when the body is fully consumed.
+/// Read and discard a small unread request body. True when the body is fully consumed. A client
+/// that asked `Expect: 100-continue` and was not told to continue sends no body: waiting for it
+/// would hold the answer until the read timeout, so the connection ends after the answer instead.
 async fn settle_request_body(session: &mut HttpSession) -> bool {
     if session.is_body_done() {
         return true;
+    }
+    if super::body::expects_continue(session.req_header())
+        && !session.response_written().is_some_and(|r| r.status == 100)
+    {
+        return false;
     }
     let small = session
         .req_header()

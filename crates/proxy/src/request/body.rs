@@ -17,15 +17,25 @@ use crate::snapshot::CompiledRoute;
 /// body read there (`BODY_BUF_LIMIT`). Larger or chunked bodies are held in `request_body_filter`.
 pub const EARLY_READ_LIMIT: u64 = 64 * 1024;
 
-/// Read a small request body completely (pingora replays it to the upstream afterwards).
-pub async fn read_early(session: &mut HttpSession, limit: u64) -> Result<Bytes> {
-    if header_str(session.req_header(), "expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        // pingora never sends 100 itself; a client waiting for it would stall.
+/// The client waits for `100 Continue` before it sends the body.
+pub fn expects_continue(req: &RequestHeader) -> bool {
+    header_str(req, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+}
+
+/// Tell a waiting client to send its body. The gateway reads every POST body itself (to judge
+/// it), so it answers `Expect` itself and the upstream never sees it: an upstream's own `100`
+/// would count as the answer's start and leave no room for the gateway's 413 or 403.
+pub async fn continue_if_expected(session: &mut HttpSession) -> Result<()> {
+    if expects_continue(session.req_header()) {
         let cont = ResponseHeader::build(100, Some(0))?;
         session.write_response_header(Box::new(cont), false).await?;
     }
+    Ok(())
+}
+
+/// Read a small request body completely (pingora replays it to the upstream afterwards).
+pub async fn read_early(session: &mut HttpSession, limit: u64) -> Result<Bytes> {
+    continue_if_expected(session).await?;
     session.enable_retry_buffering();
     let mut buf = BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {

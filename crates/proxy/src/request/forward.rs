@@ -66,7 +66,8 @@ pub fn prepare_request(
             .zip(ctx.principal.as_deref())
             .map(|(i, p)| i.values(p))
             .unwrap_or_default(),
-        body_read: matches!(ctx.body, BodyState::ReadEarly),
+        // The gateway reads every POST body itself and answered any `Expect` already.
+        body_read: matches!(ctx.body, BodyState::ReadEarly | BodyState::Held(_)),
     };
     prepare_upstream(&mut EditRequest(upstream_request), plan)
         .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))

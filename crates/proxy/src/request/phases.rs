@@ -240,6 +240,7 @@ pub async fn judge_small_body(
         return Ok(());
     }
     if declared_length(session.req_header()).is_none_or(|n| n > body::EARLY_READ_LIMIT) {
+        body::continue_if_expected(session).await?;
         ctx.body = BodyState::Held(Default::default());
         return Ok(());
     }
