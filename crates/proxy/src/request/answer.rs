@@ -60,7 +60,7 @@ async fn settle_request_body(session: &mut HttpSession) -> bool {
         return true;
     }
     if super::body::expects_continue(session.req_header())
-        && !session.response_written().is_some_and(|r| r.status == 100)
+        && session.response_written().is_none_or(|r| r.status != 100)
     {
         return false;
     }
