@@ -564,3 +564,81 @@ async fn expect_continue_gets_its_final_answer_without_waiting_for_a_body() {
         assert!(last.contains(reason), "{what}: {text}");
     }
 }
+
+#[tokio::test]
+async fn held_bodies_are_bounded_and_the_budget_comes_back() {
+    let slow = vec![(
+        Duration::from_secs(20),
+        b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+    )];
+    let up = Scripted::start(scripts(vec![("/up", slow)])).await;
+    let mut gw = Gw::start(&format!(
+        r#"public_url: http://127.0.0.1:{{port}}
+listeners: [{{ bind: "127.0.0.1:{{port}}" }}]
+admin: {{ bind: "127.0.0.1:{{admin}}" }}
+limits: {{ max_request_body: 64KiB, max_buffered_per_connection: 64KiB, max_buffered_bodies: 128KiB }}
+routes:
+  - {{ name: open, path: /mcp, upstream: {{ url: "{}" }}, auth: none }}
+"#,
+        up.url("/up")
+    ));
+    gw.ready().await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
+    let head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let chunk = format!("{:x}\r\n{}\r\n", 60 * 1024, " ".repeat(60 * 1024));
+    let held_bytes = |gw: &Gw| {
+        let url = gw.admin("/metrics");
+        async move {
+            let text = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("mcpgate_buffered_body_bytes "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        }
+    };
+    // Two unfinished uploads hold 120 KiB of the 128 KiB budget.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut s, format!("{head}{chunk}").as_bytes()).unwrap();
+        open.push(s);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while held_bytes(&gw).await < 120 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bodies never held:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A third is refused with 503 and Retry-After instead of growing the process.
+    let req = format!("{head}{chunk}");
+    let (status, text) = tokio::task::spawn_blocking(move || raw_http(addr, &req))
+        .await
+        .unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert!(text.contains("overloaded"), "{text}");
+    // Closing the held uploads gives their bytes back.
+    drop(open);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while held_bytes(&gw).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "budget never came back:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

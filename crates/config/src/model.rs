@@ -376,6 +376,10 @@ pub struct Limits {
     pub max_request_body: u64,
     /// Largest total size of request headers accepted (431 above).
     pub max_request_headers: usize,
+    /// Request-body bytes held for judging at once, in all (503 past it).
+    pub max_buffered_bodies: u64,
+    /// The same, per client connection (HTTP/2 multiplexes many bodies over one).
+    pub max_buffered_per_connection: u64,
     /// How long a client may take to send its request headers / each body read.
     pub client_read_timeout: Duration,
     /// How long a write to a stalled client may block.
@@ -389,6 +393,8 @@ impl Default for Limits {
         Limits {
             max_request_body: 4 * 1024 * 1024,
             max_request_headers: 64 * 1024,
+            max_buffered_bodies: 256 * 1024 * 1024,
+            max_buffered_per_connection: 16 * 1024 * 1024,
             client_read_timeout: Duration::from_secs(30),
             client_write_timeout: Duration::from_secs(30),
             client_keepalive: Duration::from_secs(60),

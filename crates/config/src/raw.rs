@@ -223,6 +223,8 @@ pub(crate) struct RawIntrospection {
 pub(crate) struct RawLimits {
     pub max_request_body: Option<Str>,
     pub max_request_headers: Option<Str>,
+    pub max_buffered_bodies: Option<Str>,
+    pub max_buffered_per_connection: Option<Str>,
     pub client_read_timeout: Option<Str>,
     pub client_write_timeout: Option<Str>,
     pub client_keepalive: Option<Str>,

@@ -21,6 +21,7 @@ pub enum GatewayError {
     UpstreamTimeout,
     UpstreamBadResponse,
     ShuttingDown,
+    Overloaded,
     Internal,
 }
 
@@ -34,7 +35,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge => 413,
             GatewayError::HeadersTooLarge => 431,
             GatewayError::UpstreamUnreachable | GatewayError::UpstreamBadResponse => 502,
-            GatewayError::ShuttingDown => 503,
+            GatewayError::ShuttingDown | GatewayError::Overloaded => 503,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::Internal => 500,
         }
@@ -55,6 +56,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamBadResponse => "upstream_bad_response",
             GatewayError::ShuttingDown => "shutting_down",
+            GatewayError::Overloaded => "overloaded",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -81,6 +83,9 @@ impl GatewayError {
                 "the MCP server behind this gateway sent an invalid response"
             }
             GatewayError::ShuttingDown => "the gateway is shutting down",
+            GatewayError::Overloaded => {
+                "the gateway holds as many request bodies as it may; retry shortly"
+            }
             GatewayError::Internal => "internal gateway error",
         }
     }
@@ -98,7 +103,7 @@ impl GatewayError {
             GatewayError::UpstreamUnreachable
             | GatewayError::UpstreamTimeout
             | GatewayError::UpstreamBadResponse => codes::UPSTREAM_UNAVAILABLE,
-            GatewayError::ShuttingDown => codes::UNAVAILABLE,
+            GatewayError::ShuttingDown | GatewayError::Overloaded => codes::UNAVAILABLE,
             GatewayError::Internal => codes::INTERNAL_ERROR,
         }
     }

@@ -9,6 +9,8 @@ use crate::GatewayError;
 pub enum FailureKind {
     /// The request body went over the limit while it streamed (413).
     BodyTooLarge,
+    /// Holding the body would pass the gateway's buffer budget (503).
+    Overloaded,
     /// No connection to the upstream within the connect timeout.
     ConnectTimeout,
     /// The upstream refused, was unroutable, or failed the TLS handshake.
@@ -34,6 +36,7 @@ pub enum FailureSide {
 pub fn classify(kind: FailureKind, side: FailureSide) -> Option<GatewayError> {
     match (kind, side) {
         (FailureKind::BodyTooLarge, _) => Some(GatewayError::BodyTooLarge),
+        (FailureKind::Overloaded, _) => Some(GatewayError::Overloaded),
         (FailureKind::ConnectTimeout, _) => Some(GatewayError::UpstreamTimeout),
         (FailureKind::ConnectFailed, _) => Some(GatewayError::UpstreamUnreachable),
         (FailureKind::IoTimeout, FailureSide::Upstream) => Some(GatewayError::UpstreamTimeout),
@@ -55,6 +58,8 @@ mod tests {
             (BodyTooLarge, Upstream, Some(GatewayError::BodyTooLarge)),
             (BodyTooLarge, Downstream, Some(GatewayError::BodyTooLarge)),
             (BodyTooLarge, Gateway, Some(GatewayError::BodyTooLarge)),
+            (Overloaded, Downstream, Some(GatewayError::Overloaded)),
+            (Overloaded, Gateway, Some(GatewayError::Overloaded)),
             (
                 ConnectTimeout,
                 Upstream,

@@ -3,6 +3,7 @@
 //! the legacy `endpoint` rewrite, the JSON error bodies and codes the gateway answers with, the
 //! classification of proxying failures and the preparation of the upstream request header.
 
+pub mod budget;
 pub mod challenge;
 pub mod codes;
 pub mod error_body;

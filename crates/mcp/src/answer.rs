@@ -104,10 +104,15 @@ impl LocalAnswer {
 
 impl From<GatewayError> for LocalAnswer {
     fn from(e: GatewayError) -> LocalAnswer {
-        LocalAnswer {
+        let answer = LocalAnswer {
             reason: Some(e.reason()),
             kind: AnswerKind::GatewayError,
             ..LocalAnswer::document(e.status(), "application/json", e.body().to_json())
+        };
+        match e {
+            // Load shed: the same request will likely succeed in a moment.
+            GatewayError::Overloaded => answer.with_header("retry-after", "1"),
+            _ => answer,
         }
     }
 }

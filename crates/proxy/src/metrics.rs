@@ -17,6 +17,7 @@ pub struct Metrics {
     pub policy_denials: IntCounterVec,
     pub in_flight: IntGauge,
     pub sse_streams: IntGauge,
+    pub buffered_body_bytes: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -56,6 +57,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .expect("register mcpgate_requests_in_flight"),
     sse_streams: register_int_gauge!("mcpgate_sse_streams_open", "SSE answers being streamed.")
         .expect("register mcpgate_sse_streams_open"),
+    buffered_body_bytes: register_int_gauge!(
+        "mcpgate_buffered_body_bytes",
+        "Request-body bytes held for judging (bounded by limits.max_buffered_bodies)."
+    )
+    .expect("register mcpgate_buffered_body_bytes"),
 }
 });
 

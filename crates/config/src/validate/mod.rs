@@ -93,6 +93,30 @@ fn public_url(cx: &mut Ctx, s: &Str) -> Option<Url> {
     cx.http_url("public_url", s, rules)
 }
 
+/// One whole body must fit in a connection's share, and a connection's share in the total:
+/// otherwise a legitimate request could never be served.
+fn buffer_caps(
+    cx: &mut Ctx,
+    body: Option<u64>,
+    per_connection: Option<u64>,
+    total: Option<u64>,
+) -> Option<(u64, u64)> {
+    let (body, per_connection, total) = (body?, per_connection?, total?);
+    if per_connection < body {
+        return cx.fail(
+            "limits.max_buffered_per_connection",
+            "must be at least limits.max_request_body",
+        );
+    }
+    if total < per_connection {
+        return cx.fail(
+            "limits.max_buffered_bodies",
+            "must be at least limits.max_buffered_per_connection",
+        );
+    }
+    Some((per_connection, total))
+}
+
 fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
     let d = Limits::default();
     let p = |k: &str| key("limits", k);
@@ -111,6 +135,17 @@ fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
             Ok(n) => Some(n),
             Err(_) => cx.fail(&p("max_request_headers"), "too large"),
         });
+    let buffered = cx.size(
+        &p("max_buffered_bodies"),
+        &raw.max_buffered_bodies,
+        d.max_buffered_bodies,
+    );
+    let per_connection = cx.size(
+        &p("max_buffered_per_connection"),
+        &raw.max_buffered_per_connection,
+        d.max_buffered_per_connection,
+    );
+    let buffers = buffer_caps(cx, max_request_body, per_connection, buffered);
     let mut timeout = |k: &str, v: &Option<Str>, default: Duration| {
         cx.duration(&p(k), v, default, Zero::Rejected)
     };
@@ -132,6 +167,8 @@ fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
     Some(Limits {
         max_request_body: max_request_body?,
         max_request_headers: max_request_headers?,
+        max_buffered_bodies: buffers?.1,
+        max_buffered_per_connection: buffers?.0,
         client_read_timeout: client_read_timeout?,
         client_write_timeout: client_write_timeout?,
         client_keepalive: client_keepalive?,

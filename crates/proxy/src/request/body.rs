@@ -2,7 +2,11 @@
 //! held back chunk by chunk, and either way judged before the upstream sees a byte. Every body is
 //! bounded by `limits.max_request_body` before it is buffered.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
+use mcpgate_http::budget::{BodyBudget, Caps, Reservation};
 use mcpgate_http::GatewayError;
 use mcpgate_mcp::judge::{judge as judge_body, Judged, Refusal};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -11,6 +15,7 @@ use pingora::{Error, ErrorType, Result};
 
 use super::ctx::{BodyState, RequestCtx};
 use super::phases::header_str;
+use crate::metrics::METRICS;
 use crate::snapshot::CompiledRoute;
 
 /// Bodies up to this size are read in `request_filter`: pingora can replay at most 64 KiB of a
@@ -33,8 +38,56 @@ pub async fn continue_if_expected(session: &mut HttpSession) -> Result<()> {
     Ok(())
 }
 
-/// Read a small request body completely (pingora replays it to the upstream afterwards).
-pub async fn read_early(session: &mut HttpSession, limit: u64) -> Result<Bytes> {
+/// Start holding a POST body against the process-wide budget: the client connection's share and
+/// the total (`limits.max_buffered_*`).
+pub fn start_holding(ctx: &mut RequestCtx, budget: &Arc<BodyBudget>, client: Option<SocketAddr>) {
+    let conn = client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    ctx.held = Some(Reservation::new(budget.clone(), conn));
+}
+
+/// Account for `n` more held bytes; past the budget the request is refused with 503.
+pub fn hold(ctx: &mut RequestCtx, n: u64) -> Result<()> {
+    let Some(limits) = ctx.snapshot.as_ref().map(|s| s.limits) else {
+        return Ok(());
+    };
+    let caps = Caps {
+        total: limits.max_buffered_bodies,
+        per_connection: limits.max_buffered_per_connection,
+    };
+    let Some(held) = ctx.held.as_mut() else {
+        return Ok(());
+    };
+    let grown = held.grow(caps, n);
+    show_held(held);
+    match grown {
+        Err(_) => Error::e_explain(ErrorType::HTTPStatus(503), "body buffer budget spent"),
+        Ok(()) => Ok(()),
+    }
+}
+
+fn show_held(held: &Reservation) {
+    METRICS
+        .buffered_body_bytes
+        .set(i64::try_from(held.total_used()).unwrap_or(i64::MAX));
+}
+
+/// The body left the gateway's hands (judged and passed on, or refused).
+pub fn stop_holding(ctx: &mut RequestCtx) {
+    if let Some(r) = ctx.held.as_mut() {
+        r.release();
+        show_held(r);
+    }
+}
+
+/// Read a small request body completely (pingora replays it to the upstream afterwards); its
+/// declared length is held against the budget first.
+pub async fn read_early(
+    session: &mut HttpSession,
+    ctx: &mut RequestCtx,
+    declared: u64,
+    limit: u64,
+) -> Result<Bytes> {
+    hold(ctx, declared)?;
     continue_if_expected(session).await?;
     session.enable_retry_buffering();
     let mut buf = BytesMut::new();
@@ -96,17 +149,21 @@ pub fn hold_and_judge(
     end_of_stream: bool,
     max_body: u64,
 ) -> Result<()> {
+    if !matches!(ctx.body, BodyState::Held(_)) {
+        return Ok(());
+    }
+    let chunk = body.take().unwrap_or_default();
+    hold(ctx, chunk.len() as u64)?;
     let BodyState::Held(held) = &mut ctx.body else {
         return Ok(());
     };
-    if let Some(b) = body.take() {
-        held.extend_from_slice(&b);
-    }
+    held.extend_from_slice(&chunk);
     if !end_of_stream {
         *body = Some(Bytes::new());
         return Ok(());
     }
     let whole = std::mem::take(held).freeze();
+    stop_holding(ctx);
     let snapshot = ctx.snapshot.clone();
     let Some(route) = snapshot
         .as_ref()

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use mcpgate_auth::Principal;
+use mcpgate_http::budget::Reservation;
 use mcpgate_http::sse::SseSplitter;
 use mcpgate_mcp::answer::{AnswerKind, LocalAnswer};
 use mcpgate_mcp::filter::ListFilter;
@@ -98,6 +99,8 @@ pub struct RequestCtx {
     pub response: ResponseTransform,
     /// The request's `Mcp-Session-Id` is already bound to this caller.
     pub session_bound: bool,
+    /// Body bytes this request holds against the process-wide budget.
+    pub held: Option<Reservation>,
     _in_flight: InFlight,
 }
 
@@ -123,6 +126,7 @@ impl Default for RequestCtx {
             judged: None,
             response: ResponseTransform::None,
             session_bound: false,
+            held: None,
             _in_flight: InFlight::start(),
         }
     }

@@ -20,6 +20,7 @@ pub fn failure_answer(e: &Error, ctx: &mut RequestCtx) -> Option<LocalAnswer> {
 fn kind(t: &ErrorType) -> FailureKind {
     match t {
         ErrorType::HTTPStatus(413) => FailureKind::BodyTooLarge,
+        ErrorType::HTTPStatus(503) => FailureKind::Overloaded,
         ErrorType::ConnectTimedout => FailureKind::ConnectTimeout,
         ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute

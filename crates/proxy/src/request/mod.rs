@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use mcpgate_http::budget::BodyBudget;
 use mcpgate_mcp::session::SessionStore;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session as HttpSession};
@@ -36,6 +37,8 @@ pub struct McpProxy {
     draining: Arc<AtomicBool>,
     /// Session bindings; outside the snapshot so they survive configuration reloads.
     sessions: Arc<dyn SessionStore>,
+    /// Request-body bytes held for judging, across every connection.
+    bodies: Arc<BodyBudget>,
 }
 
 impl McpProxy {
@@ -48,6 +51,7 @@ impl McpProxy {
             snapshot,
             draining,
             sessions,
+            bodies: Arc::default(),
         }
     }
 
@@ -68,8 +72,7 @@ impl McpProxy {
         ctx.principal = phases::authenticate(session.req_header(), &snapshot, route).await?;
         self.check_session_owner(session, ctx, route).await?;
         phases::check_route_policy(ctx, route)?;
-        let max_body = snapshot.limits.max_request_body;
-        phases::judge_small_body(session, ctx, route, max_body).await?;
+        phases::judge_small_body(session, ctx, route, &self.bodies).await?;
         phases::plan_upstream(
             ctx,
             session.req_header(),
@@ -193,6 +196,11 @@ impl ProxyHttp for McpProxy {
     }
 
     async fn logging(&self, session: &mut HttpSession, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if ctx.held.take().is_some() {
+            // Whatever the request still held (it may have ended mid-body) is given back now.
+            let used = i64::try_from(self.bodies.used()).unwrap_or(i64::MAX);
+            crate::metrics::METRICS.buffered_body_bytes.set(used);
+        }
         logging::finish(session, e, ctx);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use mcpgate_auth::{bearer_token, Principal};
+use mcpgate_http::budget::BodyBudget;
 use mcpgate_http::codes;
 use mcpgate_http::path::encode_path;
 use mcpgate_http::routing::upstream_path;
@@ -234,17 +235,24 @@ pub async fn judge_small_body(
     session: &mut HttpSession,
     ctx: &mut RequestCtx,
     route: &CompiledRoute,
-    max_body: u64,
+    budget: &Arc<BodyBudget>,
 ) -> Phase {
     if session.req_header().method != http::Method::POST {
         return Ok(());
     }
-    if declared_length(session.req_header()).is_none_or(|n| n > body::EARLY_READ_LIMIT) {
+    body::start_holding(ctx, budget, client_addr(session));
+    let max_body = ctx
+        .snapshot
+        .as_ref()
+        .map_or(0, |s| s.limits.max_request_body);
+    let declared = declared_length(session.req_header()).filter(|n| *n <= body::EARLY_READ_LIMIT);
+    let Some(declared) = declared else {
         body::continue_if_expected(session).await?;
         ctx.body = BodyState::Held(Default::default());
         return Ok(());
-    }
-    let bytes = body::read_early(session, max_body).await?;
+    };
+    let bytes = body::read_early(session, ctx, declared, max_body).await?;
+    body::stop_holding(ctx);
     ctx.body = BodyState::ReadEarly;
     let judged = body::judge(session.req_header(), ctx, route, &bytes, max_body)
         .map_err(|refusal| refusal.answer(route.auth.metadata_url()))?;
@@ -319,10 +327,12 @@ fn headers_size(req: &RequestHeader) -> usize {
 }
 
 pub fn client_ip(session: &HttpSession) -> Option<IpAddr> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+    client_addr(session).map(|a| a.ip())
+}
+
+/// The client connection's address (one per TCP connection, shared by its HTTP/2 streams).
+fn client_addr(session: &HttpSession) -> Option<SocketAddr> {
+    session.client_addr().and_then(|a| a.as_inet()).copied()
 }
 
 fn local_addr(session: &HttpSession) -> Option<SocketAddr> {
