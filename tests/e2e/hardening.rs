@@ -145,6 +145,7 @@ routes:
       timeouts: {{ request: 1s, stream_idle: 10s }}
     auth: {{ issuers: [local] }}
     tools: [{{ match: "delete_*", scopes: [mcp:admin] }}]
+    resources: [{{ match: "file:///secret/*", deny: true }}]
 {extra_routes}"#,
         iss = issuer.issuer_url(),
         up = up.url("/up"),
@@ -641,4 +642,39 @@ routes:
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn every_spelling_of_a_denied_resource_is_denied() {
+    let ok = answer(
+        "application/json",
+        "",
+        br#"{"jsonrpc":"2.0","id":1,"result":{"contents":[]}}"#,
+    );
+    let s = setup(scripts(vec![("/up", ok)]), "").await;
+    let read = |uri: &str| jsonrpc(1, "resources/read", json!({ "uri": uri }));
+    for (uri, reason) in [
+        ("file:///public/../secret/keys", "resource_denied"),
+        ("FILE:///secret/keys", "resource_denied"),
+        ("file:///public/%2e%2e/secret/keys", "resource_denied"),
+        ("file:/secret/keys", "resource_denied"),
+        ("file://localhost/secret/keys", "resource_denied"),
+        ("file:///public\\..\\secret\\keys", "resource_denied"),
+        (" file:///secret/keys", "resource_denied"),
+        ("file:///sec\tret/keys", "resource_denied"),
+        ("file:///%73ecret/keys", "resource_denied"),
+        (
+            "file:///public%2F..%2Fsecret/keys",
+            "resource_uri_ambiguous",
+        ),
+        ("file:///secret%252Fkeys", "resource_uri_ambiguous"),
+    ] {
+        let r = s.post("/mcp", &read(uri)).await;
+        assert_eq!(r.status(), 403, "{uri:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["data"]["reason"], reason, "{uri:?}");
+    }
+    assert!(s.up.heads().is_empty(), "no spelling reached the upstream");
+    let r = s.post("/mcp", &read("file:///public/readme")).await;
+    assert_eq!(r.status(), 200);
 }

@@ -2,7 +2,8 @@
 //! (`jsonrpc`), matching names against rule globs (`glob`), deciding what a caller may do
 //! (`policy`, `route`, `judge`), how refusals are answered (`answer`, `authn`) and audited
 //! (`audit`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
-//! which caller owns which MCP session (`session`).
+//! which caller owns which MCP session (`session`); resource URIs are judged in the form the
+//! upstream acts on (`uri`).
 
 pub mod answer;
 pub mod audit;
@@ -14,3 +15,4 @@ pub mod judge;
 pub mod policy;
 pub mod route;
 pub mod session;
+pub mod uri;

@@ -3,6 +3,7 @@
 //! whether more scopes would help (403 `insufficient_scope` with every scope the operation needs,
 //! for step-up) or not (403 forbidden).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use mcpgate_auth::Principal;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use crate::glob::Glob;
 use crate::jsonrpc::{ListKind, Target};
+use crate::uri::{canonical_pattern, canonical_resource_uri};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenialKind {
@@ -51,8 +53,17 @@ struct Rule {
 
 impl Rule {
     fn compile(r: &McpRule) -> Rule {
+        Rule::with_pattern(r, &r.pattern)
+    }
+
+    /// Resource rules match the canonical form of URIs, so their patterns are put in it too.
+    fn compile_resource(r: &McpRule) -> Rule {
+        Rule::with_pattern(r, &canonical_pattern(&r.pattern))
+    }
+
+    fn with_pattern(r: &McpRule, pattern: &str) -> Rule {
         Rule {
-            glob: Glob::new(&r.pattern),
+            glob: Glob::new(pattern),
             scopes: r.scopes.clone(),
             groups: r.groups.clone(),
             deny: r.deny,
@@ -94,7 +105,7 @@ impl RoutePolicy {
             implied: closure(&a.scope_hierarchy),
             scopes_supported: a.scopes_supported.clone(),
             tools: mcp.tools.iter().map(Rule::compile).collect(),
-            resources: mcp.resources.iter().map(Rule::compile).collect(),
+            resources: mcp.resources.iter().map(Rule::compile_resource).collect(),
             prompts: mcp.prompts.iter().map(Rule::compile).collect(),
         }
     }
@@ -239,7 +250,19 @@ impl RoutePolicy {
     /// The target's first matching rule only; the route baseline is [`check_route`](Self::check_route).
     pub fn check_target(&self, p: Option<&Principal>, t: &Target) -> Decision {
         let (rules, denied) = self.rules_for(t);
-        let Some(rule) = rules.iter().find(|r| r.glob.matches(t.name())) else {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let name: Cow<'_, str> = match t {
+            Target::Resource(uri) => Cow::Owned(canonical_resource_uri(uri).map_err(|_| {
+                forbidden(
+                    "resource_uri_ambiguous",
+                    "the resource URI cannot be judged unambiguously (encoded '/', '\\', '%' or NUL, or not a URI)",
+                )
+            })?),
+            Target::Tool(n) | Target::Prompt(n) => Cow::Borrowed(n),
+        };
+        let Some(rule) = rules.iter().find(|r| r.glob.matches(&name)) else {
             return Ok(());
         };
         let what = match t {
