@@ -3,9 +3,12 @@ the machine's noise does not move it, so a refactor or a hot-path change can be 
 
 The gateway runs under `valgrind --tool=callgrind` twice, once serving FEW and once MANY
 identical keep-alive POSTs (tools/call, one cached RS256 token) to the static nginx upstream of
-bench.py; the difference of the two totals divided by MANY − FEW is the cost of one request
-without start-up, JWKS loading and shutdown. SHA-256 of the token is not counted fairly (callgrind
-cannot emulate the CPU's SHA extensions), which is the same before and after any change.
+bench.py; the difference of the two counts divided by MANY − FEW is the cost of one request
+without start-up, JWKS loading and shutdown. Two counts are reported: the inclusive cost of
+pingora's per-connection request loop (`process_new_http`: pingora plus every mcpgate hook, and
+nothing else — background timers scale with wall time and would add noise), and of mcpgate's
+`request_filter` alone. SHA-256 of the token is not counted fairly (callgrind cannot emulate the
+CPU's SHA extensions), which is the same before and after any change.
 
 usage: python3 tests/bench/callgrind.py [path/to/mcpgate ...]   (default: target/release/mcpgate)
 Several binaries are measured in one run, side by side (e.g. a baseline build and the current one).
@@ -39,7 +42,26 @@ def post_many(port: int, token: str, n: int) -> None:
     conn.close()
 
 
-def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: int) -> int:
+COUNTED = {
+    "request path": re.compile(r"HttpProxy<SV,C> as pingora_core::apps::HttpServerApp>::process_new_http::\{\{closure\}\}"),
+    "request_filter": re.compile(r"mcpgate_proxy::.*as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}"),
+}
+
+
+def inclusive(out: Path) -> dict[str, int]:
+    """Inclusive instruction counts of the COUNTED functions in one callgrind output."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                          capture_output=True, text=True, check=True).stdout
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+)\s", line)
+        for name, pattern in COUNTED.items():
+            if m and name not in found and pattern.search(line):
+                found[name] = int(m.group(1).replace(",", ""))
+    return found
+
+
+def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: int) -> dict[str, int]:
     out = bench.OUT / f"callgrind.{binary.parent.name}.{n}.out"
     g = bench.start(f"callgrind-{n}", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                                        binary, "run", "--config", config])
@@ -47,11 +69,10 @@ def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: 
     bench.wait_ready(f"http://127.0.0.1:{admin}/readyz", g, timeout=300)
     post_many(ports["gateway"]["plain"], token, n)
     bench.stop_all_of([g])
-    text = out.read_text(errors="replace")
-    m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-    if not m:
-        raise RuntimeError(f"no totals in {out}")
-    return int(m.group(1))
+    counts = inclusive(out)
+    if set(counts) != set(COUNTED):
+        raise RuntimeError(f"{out}: found only {sorted(counts)}")
+    return counts
 
 
 def main() -> int:
@@ -65,8 +86,9 @@ def main() -> int:
         for binary in binaries:
             few = instructions(binary, config, ports, token, FEW)
             many = instructions(binary, config, ports, token, MANY)
-            print(f"{binary}: {(many - few) / (MANY - FEW):,.0f} instructions per request "
-                  f"(JWT + tool policy, HTTP/1.1 keep-alive; totals {few:,} at {FEW}, {many:,} at {MANY})")
+            per = {k: (many[k] - few[k]) / (MANY - FEW) for k in COUNTED}
+            print(f"{binary}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
+                  + " instructions per request (JWT + tool policy, HTTP/1.1 keep-alive)")
     finally:
         bench.stop_all()
     return 0
