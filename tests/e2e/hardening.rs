@@ -678,3 +678,32 @@ async fn every_spelling_of_a_denied_resource_is_denied() {
     let r = s.post("/mcp", &read("file:///public/readme")).await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn h2c_listeners_do_not_hold_half_prefaces_forever() {
+    let mut gw = Gw::start(
+        r#"public_url: http://127.0.0.1:{port}
+listeners: [{ bind: "127.0.0.1:{port}", h2c: true }]
+admin: { bind: "127.0.0.1:{admin}" }
+routes:
+  - { name: open, path: /mcp, upstream: { url: "http://127.0.0.1:9/mcp" }, auth: none }
+"#,
+    );
+    gw.ready().await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        // A short HTTP/1.0 request (under 24 bytes) is answered, not held for the preface.
+        let (status, text) = raw_http(addr, "GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(status, 404, "{text}");
+        // Half a preface, then silence: the gateway closes the connection by itself.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).expect("closed, not timed out");
+        assert_eq!(n, 0, "the connection ends without an answer");
+    })
+    .await
+    .unwrap();
+}

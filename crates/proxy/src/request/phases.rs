@@ -63,8 +63,8 @@ impl McpProxy {
         let limits = &snapshot.limits;
         session.set_read_timeout(Some(limits.client_read_timeout));
         session.set_write_timeout(Some(limits.client_write_timeout));
-        let keepalive =
-            (!self.draining.load(Ordering::Relaxed)).then_some(limits.client_keepalive.as_secs());
+        let keep = !self.draining.load(Ordering::Relaxed) && wants_keepalive(session.req_header());
+        let keepalive = keep.then_some(limits.client_keepalive.as_secs());
         session.set_keepalive(keepalive);
         if let Some(l) = snapshot.listener_for(local_addr(session)) {
             ctx.tls = l.tls;
@@ -285,6 +285,16 @@ pub fn plan_upstream(
 
 /// MCP 2026-07-28: the POST that replaces the GET stream.
 const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+
+/// HTTP/1.0 closes after each answer unless the client asks otherwise (RFC 9112 §9.3); pingora
+/// respects `Connection: close` when the gateway sets its keep-alive time, not that default.
+fn wants_keepalive(req: &RequestHeader) -> bool {
+    req.version != http::Version::HTTP_10
+        || header_str(req, "connection").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
+        })
+}
 
 fn session_not_found() -> LocalAnswer {
     LocalAnswer::error(

@@ -32,6 +32,10 @@ use crate::protocols::ALPN;
 
 // https://datatracker.ietf.org/doc/html/rfc9113#section-3.4
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// mcpgate patch: longest wait for the bytes that tell h2c from HTTP/1.1. Without it a connection
+// that sends a few bytes of the preface and stops was held open forever (and enough of them ran
+// the process out of descriptors).
+const H2C_PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[async_trait]
 /// This trait defines the interface of a transport layer (TCP or TLS) application.
@@ -280,10 +284,14 @@ where
         }
         // try to read h2 preface
         else if h2c && !custom {
+            // mcpgate patch: decide as soon as the bytes diverge from the preface (a short
+            // HTTP/1 request is not made to wait for 24 bytes), and within H2C_PREFACE_TIMEOUT.
             let mut buf = [0u8; H2_PREFACE.len()];
-            let peeked = stream
-                .try_peek(&mut buf)
+            let peek = stream.try_peek_prefix(&mut buf, H2_PREFACE);
+            let peeked = tokio::time::timeout(H2C_PREFACE_TIMEOUT, peek)
                 .await
+                .map_err(|_| debug!("Timed out peeking h2c preface"))
+                .ok()?
                 .map_err(|e| {
                     // this error is normal when h1 reuse and close the connection
                     debug!("Read error while peeking h2c preface {e}");
@@ -291,9 +299,9 @@ where
                 })
                 .ok()?;
             // not all streams support peeking
-            if peeked {
+            if let Some(n) = peeked {
                 // turn off h2c (use h1) if h2 preface doesn't exist
-                h2c = buf == H2_PREFACE;
+                h2c = n == H2_PREFACE.len() && buf == H2_PREFACE;
             }
         }
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {

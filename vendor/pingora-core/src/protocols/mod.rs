@@ -79,6 +79,18 @@ pub trait Peek {
     async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
         Ok(false)
     }
+
+    /// mcpgate patch: peek up to `buf.len()` bytes, but stop as soon as they stop matching
+    /// `expected` (or the peer closes), so a short request that is not `expected` is not held
+    /// waiting for bytes that never come. Returns how many bytes were peeked, or `None` if
+    /// peeking is not supported.
+    async fn try_peek_prefix(
+        &mut self,
+        _buf: &mut [u8],
+        _expected: &[u8],
+    ) -> std::io::Result<Option<usize>> {
+        Ok(None)
+    }
 }
 
 use std::any::Any;

@@ -750,6 +750,33 @@ impl Peek for Stream {
         self.rewind(buf);
         Ok(true)
     }
+
+    // mcpgate patch: see `Peek::try_peek_prefix`.
+    async fn try_peek_prefix(
+        &mut self,
+        buf: &mut [u8],
+        expected: &[u8],
+    ) -> std::io::Result<Option<usize>> {
+        use tokio::io::AsyncReadExt;
+        let mut n = 0;
+        let mut result = Ok(());
+        while n < buf.len() {
+            match self.read(&mut buf[n..]).await {
+                Ok(0) => break,
+                Ok(got) => n += got,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if !expected.starts_with(&buf[..n]) {
+                break;
+            }
+        }
+        // rewind regardless of what is read
+        self.rewind(&buf[..n]);
+        result.map(|()| Some(n))
+    }
 }
 
 #[async_trait]
@@ -1095,6 +1122,33 @@ mod tests {
         let mut buffer = vec![];
         stream.read_to_end(&mut buffer).await.unwrap();
         assert_eq!(buffer, message);
+    }
+
+    // mcpgate patch: a prefix peek stops where the bytes diverge and rewinds what it read.
+    #[tokio::test]
+    async fn test_stream_peek_prefix_stops_at_divergence() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = Arc::new(Notify::new());
+        let hold2 = hold.clone();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            // Fewer bytes than the buffer, then nothing until the test is done.
+            stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            hold2.notified().await;
+        });
+        let mut stream: Stream = TcpStream::connect(addr).await.unwrap().into();
+        let mut buffer = [0u8; 24];
+        let n = stream
+            .try_peek_prefix(&mut buffer, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n >= 1 && n <= 16, "stopped at the first diverging read: {n}");
+        let mut again = vec![0u8; n];
+        stream.read_exact(&mut again).await.unwrap();
+        assert_eq!(&again[..], &b"GET / HTTP/1.1\r\n"[..n], "what was peeked is read again");
+        hold.notify_one();
     }
 
     #[tokio::test]
