@@ -220,7 +220,7 @@ async fn list_answers_that_cannot_be_filtered_never_reach_the_client() {
     )
     .await;
     let list = jsonrpc(1, "tools/list", json!({}));
-    for case in ["bom", "utf8", "array", "gzip", "sseutf8"] {
+    for case in ["bom", "utf8", "array", "gzip"] {
         let r = s.post(&format!("/mcp/{case}"), &list).await;
         assert!(r.headers().get("content-encoding").is_none(), "{case}");
         let text = r.text().await.unwrap();
@@ -230,6 +230,10 @@ async fn list_answers_that_cannot_be_filtered_never_reach_the_client() {
         );
         assert!(text.contains("list_unfilterable"), "{case}: {text}");
     }
+    // An invalid byte in an SSE event is read as clients read it (U+FFFD) and the list filtered.
+    let text = s.post("/mcp/sseutf8", &list).await.text().await.unwrap();
+    assert!(!text.contains("delete_everything"), "{text}");
+    assert!(text.contains("cho"), "the allowed tool is kept: {text}");
     // A BOM at the start of an SSE stream is dropped (as clients drop it) and the list filtered.
     let text = s.post("/mcp/ssebom", &list).await.text().await.unwrap();
     assert!(!text.contains("delete_everything"), "{text}");

@@ -9,6 +9,8 @@
 mod bearer;
 mod error;
 mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 mod introspection;
 mod jwks;
 mod jwt;

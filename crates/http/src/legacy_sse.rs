@@ -59,7 +59,9 @@ impl EndpointMapping {
         } else {
             self.route_path.as_str()
         };
-        let mut out = upstream_path(route, remainder);
+        // The normalised path is decoded: re-encode it, or a decoded `?`, space or non-ASCII
+        // byte would send the client somewhere else (or nowhere) through the gateway.
+        let mut out = crate::path::encode_path(&upstream_path(route, remainder));
         if let Some(q) = query {
             out.push('?');
             out.push_str(q);
@@ -133,6 +135,22 @@ mod tests {
         );
         assert_eq!(m.rewrite("//evil.example.com/messages", "/mcp/sse"), None);
         assert_eq!(m.rewrite("/mcp/../admin", "/mcp/sse"), None);
+    }
+
+    #[test]
+    fn rewritten_endpoint_is_percent_encoded() {
+        // Found by fuzz/ legacy_endpoint: `%3F` came back decoded, so the gateway read
+        // `/g/a?b?s=1` as path `/g/a`; `%20` came back as a space the gateway refuses.
+        let m = mapping("/g", "/mcp");
+        assert_eq!(
+            m.rewrite("/mcp/a%3Fb?s=1", "/mcp/sse").unwrap(),
+            "/g/a%3Fb?s=1"
+        );
+        assert_eq!(m.rewrite("/mcp/a%20b", "/mcp/sse").unwrap(), "/g/a%20b");
+        assert_eq!(
+            m.rewrite("/mcp/caf\u{e9}", "/mcp/sse").unwrap(),
+            "/g/caf%C3%A9"
+        );
     }
 
     #[test]

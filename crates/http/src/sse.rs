@@ -30,13 +30,15 @@ impl SseSplitter {
 
     /// Add a chunk; push each completed event (raw bytes, with its blank line) onto `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<Bytes>) {
-        let chunk = match (self.skip_lf, chunk.first()) {
-            (true, Some(b'\n')) => &chunk[1..],
-            _ => chunk,
+        // An empty read completes nothing, and must not spend a pending `skip_lf`.
+        let Some(&first) = chunk.first() else { return };
+        // The first byte after a released CR settles `skip_lf` whatever it is: an LF arriving
+        // alone must not leave the flag set to swallow the next chunk's LF as well.
+        let chunk = if std::mem::take(&mut self.skip_lf) && first == b'\n' {
+            &chunk[1..]
+        } else {
+            chunk
         };
-        if !chunk.is_empty() {
-            self.skip_lf = false;
-        }
         self.buf.extend_from_slice(chunk);
         let mut i = self.scanned;
         while i < self.buf.len() {
@@ -86,8 +88,10 @@ pub struct SseEvent {
 }
 
 impl SseEvent {
+    /// Read `raw` as a client does: the SSE spec decodes the stream as UTF-8 with replacement, so
+    /// an invalid byte must not make the gateway skip an event the client will read anyway.
     pub fn parse(raw: &[u8]) -> Option<SseEvent> {
-        let text = std::str::from_utf8(raw).ok()?;
+        let text = String::from_utf8_lossy(raw);
         let mut ev = SseEvent::default();
         let mut data_lines: Vec<&str> = Vec::new();
         for line in text.split(['\n', '\r']) {
@@ -185,6 +189,31 @@ mod tests {
                 Bytes::from("data: c\n\n")
             ]
         );
+    }
+
+    #[test]
+    fn a_lone_lf_chunk_ends_the_crlf_and_nothing_more() {
+        // CR | LF | LF: the first LF completes the CRLF, the second is a blank line of its own
+        // (found by fuzz/ sse_split: the second LF was swallowed too).
+        let out = split_all(&[b"data: a\r\r", b"\n", b"", b"\n"]);
+        assert_eq!(out, vec![Bytes::from("data: a\r\r"), Bytes::from("\n")]);
+        assert_eq!(
+            split_all(&[b"data: a\r\r\n\n"]),
+            vec![Bytes::from("data: a\r\r\n"), Bytes::from("\n")]
+        );
+        // An empty read between CR and LF keeps the LF owed.
+        let out = split_all(&[b"data: a\n\r", b"", b"\ndata: b\n\n"]);
+        assert_eq!(
+            out,
+            vec![Bytes::from("data: a\n\r"), Bytes::from("data: b\n\n")]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_with_replacement_like_a_client() {
+        let ev = SseEvent::parse(b": \xff\nevent: message\ndata: a\xffb\n\n").unwrap();
+        assert_eq!(ev.event.as_deref(), Some("message"));
+        assert_eq!(ev.data, "a\u{fffd}b");
     }
 
     #[test]

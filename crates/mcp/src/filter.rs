@@ -172,6 +172,11 @@ fn filter_list(
     let mut out = String::with_capacity(raw.len());
     out.push('[');
     for item in items {
+        // serde also reads a struct from an array (`["delete_all", null, null]` has a "name"):
+        // only an object names itself.
+        if !item.get().starts_with('{') {
+            continue;
+        }
         let Ok(named) = serde_json::from_str::<ItemName>(item.get()) else {
             continue;
         };
@@ -617,6 +622,28 @@ mod tests {
             .concat()
             .starts_with(format!("{note}{not_json}").as_bytes()));
         check(&resplit(&out));
+    }
+
+    #[test]
+    fn items_that_are_not_objects_are_removed() {
+        // Found by fuzz/ list_filter_json: an array item was read as a struct and kept.
+        let body = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[["echo",null,null],"echo",{"name":"echo"}]}}"#;
+        let out = filter_json(ListKind::Tools, body.as_bytes(), &allow).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["result"]["tools"], json!([{"name": "echo"}]));
+    }
+
+    #[test]
+    fn sse_list_answers_with_invalid_utf8_are_still_filtered() {
+        // Found by fuzz/ list_filter_sse: one invalid byte made the event unreadable to the
+        // gateway, so it passed unfiltered, while a client (UTF-8 with replacement) read it.
+        let raw = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"delete_all\",\"description\":\"\xff\"},{\"name\":\"echo\"}]}}\n\n";
+        let mut f = SseFilter::new(ListKind::Tools);
+        let mut out = Vec::new();
+        f.push(raw, &allow, &mut out);
+        let ev = SseEvent::parse(&out.concat()).unwrap();
+        let v: Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(v["result"]["tools"], json!([{"name": "echo"}]));
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! Fuzzes JSON-RPC body classification (`parse_body`) and the MCP 2026 header agreement check
+//! (`check_mcp_headers`).
+//!
+//! Input: optional header lines (`Mcp-Method: …`, `Mcp-Name: …`) ended by a blank line, then the
+//! body; without a blank line the whole input is the body. Properties: a classified body is one
+//! the strict parser accepts; each message's method and target are the ones in the body
+//! (authorization judges the target, so it must be what the upstream will execute); headers
+//! that pass the check agree with the body after trimming, and the body's own values always pass.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mcpgate_mcp::jsonrpc::{check_mcp_headers, parse_body, Body, Limits, Message, Target};
+use serde_json::Value;
+
+fn headers(head: &[u8]) -> (Option<String>, Option<String>) {
+    let (mut method, mut name) = (None, None);
+    for line in head.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("mcp-method") {
+                method = Some(v.to_string());
+            } else if k.eq_ignore_ascii_case("mcp-name") {
+                name = Some(v.to_string());
+            }
+        }
+    }
+    (method, name)
+}
+
+/// The target as the body states it, read from the strictly parsed value.
+fn expected_target(obj: &serde_json::Map<String, Value>) -> Option<Target> {
+    let method = obj.get("method")?.as_str()?;
+    let param = |k: &str| obj.get("params")?.get(k)?.as_str().map(str::to_owned);
+    match method {
+        "tools/call" => param("name").map(Target::Tool),
+        "resources/read" => param("uri").map(Target::Resource),
+        "prompts/get" => param("name").map(Target::Prompt),
+        _ => None,
+    }
+}
+
+fn check(msg: &Message, value: &Value, method: Option<&str>, name: Option<&str>) {
+    let obj = value
+        .as_object()
+        .expect("a classified message is an object");
+    assert_eq!(
+        msg.method.as_deref(),
+        obj.get("method").and_then(Value::as_str)
+    );
+    assert_eq!(msg.target, expected_target(obj));
+    assert_eq!(
+        msg.kind == mcpgate_mcp::jsonrpc::MessageKind::Request,
+        msg.method.is_some() && obj.contains_key("id")
+    );
+    if check_mcp_headers(msg, method, name).is_ok() {
+        if let Some(m) = method {
+            assert_eq!(msg.method.as_deref(), Some(m.trim()));
+        }
+        if let Some(n) = name {
+            assert_eq!(msg.target.as_ref().map(Target::name), Some(n.trim()));
+        }
+    }
+    let own_name = msg.target.as_ref().map(Target::name);
+    assert!(check_mcp_headers(msg, msg.method.as_deref(), own_name).is_ok());
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (head, body) = match data.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&data[..i], &data[i + 2..]),
+        None => (&data[..0], data),
+    };
+    let (method, name) = headers(head);
+    let limits = Limits::default();
+    let Ok(parsed) = parse_body(body, limits) else {
+        return;
+    };
+    let value = mcpgate_json::parse(body, limits).expect("classified but not strict JSON");
+    match (parsed, value) {
+        (Body::Single(m), v) => check(&m, &v, method.as_deref(), name.as_deref()),
+        (Body::Batch(ms), Value::Array(vs)) => {
+            assert!(!ms.is_empty());
+            assert_eq!(ms.len(), vs.len());
+            for (m, v) in ms.iter().zip(&vs) {
+                check(m, v, method.as_deref(), name.as_deref());
+            }
+        }
+        (Body::Batch(_), _) => panic!("a batch from a body that is not an array"),
+    }
+});
