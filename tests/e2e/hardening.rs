@@ -711,3 +711,62 @@ routes:
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn pipelined_requests_are_all_answered_in_order() {
+    let reply = |id: i64| {
+        answer(
+            "application/json",
+            "",
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#).as_bytes(),
+        )
+    };
+    let s = setup(
+        scripts(vec![
+            ("/up/a", reply(1)),
+            ("/up/b", reply(2)),
+            ("/up/c", reply(3)),
+        ]),
+        "",
+    )
+    .await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
+    let token = s.token();
+    let body = jsonrpc(1, "ping", json!({})).to_string();
+    let post = |path: &str| {
+        format!("POST /mcp/{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let meta =
+        "GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: x\r\n\r\n".to_string();
+    let all = [post("a"), meta, post("b"), post("c")].concat();
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.write_all(all.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        while String::from_utf8_lossy(&got).matches(r#""id":3"#).count() == 0 {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).to_string()
+    })
+    .await
+    .unwrap();
+    let order: Vec<usize> = [r#""id":1"#, r#""resource":"#, r#""id":2"#, r#""id":3"#]
+        .iter()
+        .map(|needle| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle} missing:\n{text}"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "answers out of order:\n{text}"
+    );
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 4, "{text}");
+}

@@ -66,6 +66,9 @@ impl McpProxy {
         let keep = !self.draining.load(Ordering::Relaxed) && wants_keepalive(session.req_header());
         let keepalive = keep.then_some(limits.client_keepalive.as_secs());
         session.set_keepalive(keepalive);
+        // RFC 9112 §9.3.2: a pipelined next request is answered in order, not dropped (pingora
+        // drops the bytes of a pipelined request unless told otherwise).
+        session.set_pipelining_enabled(true);
         if let Some(l) = snapshot.listener_for(local_addr(session)) {
             ctx.tls = l.tls;
             ctx.peer_trusted = client_ip(session)
