@@ -770,3 +770,73 @@ async fn pipelined_requests_are_all_answered_in_order() {
     );
     assert_eq!(text.matches("HTTP/1.1 200").count(), 4, "{text}");
 }
+
+#[tokio::test]
+async fn a_request_head_has_a_deadline_and_a_size_bound_while_it_is_read() {
+    let mut gw = Gw::start(
+        r#"public_url: http://127.0.0.1:{port}
+listeners: [{ bind: "127.0.0.1:{port}" }]
+admin: { bind: "127.0.0.1:{admin}" }
+limits: { request_head_timeout: 1s, client_read_timeout: 30s, max_request_headers: 8KiB }
+routes:
+  - { name: open, path: /mcp, upstream: { url: "http://127.0.0.1:9/mcp" }, auth: none }
+"#,
+    );
+    gw.ready().await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        // One byte at a time, each well within the read timeout: the head's deadline ends it.
+        let mut slow = std::net::TcpStream::connect(addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut closed = false;
+        for b in b"GET /mcp HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 200].iter())
+        {
+            if slow.write_all(&[*b]).is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 16];
+            if let Ok(0) = slow.read(&mut buf) {
+                closed = true;
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "never closed");
+        }
+        assert!(closed, "a head trickled over its deadline is closed");
+        // Between the header limit and twice it: a proper 431.
+        let big = format!(
+            "GET /mcp HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(12 * 1024)
+        );
+        assert_eq!(raw_http(addr, &big).0, 431);
+        // Beyond twice the limit (512 KiB; pingora's own cap is 1 MiB): refused while it is read,
+        // never buffered whole and answered.
+        let mut huge = std::net::TcpStream::connect(addr).unwrap();
+        huge.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        huge.write_all(b"GET /mcp HTTP/1.1\r\nHost: x\r\nX-Huge: ")
+            .unwrap();
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut refused = false;
+        for _ in 0..8 {
+            if huge.write_all(&chunk).is_err() {
+                refused = true;
+                break;
+            }
+        }
+        if !refused {
+            let _ = huge.write_all(b"\r\n\r\n");
+            let mut buf = Vec::new();
+            let _ = huge.read_to_end(&mut buf);
+            refused = !String::from_utf8_lossy(&buf).contains("431");
+        }
+        assert!(refused, "a 512 KiB head is not read to its end");
+    })
+    .await
+    .unwrap();
+}

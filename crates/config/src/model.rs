@@ -382,6 +382,8 @@ pub struct Limits {
     pub max_buffered_per_connection: u64,
     /// How long a client may take to send its request headers / each body read.
     pub client_read_timeout: Duration,
+    /// How long a request head may take from its first byte to its end, in all.
+    pub request_head_timeout: Duration,
     /// How long a write to a stalled client may block.
     pub client_write_timeout: Duration,
     /// Keep-alive idle time for client connections.
@@ -396,6 +398,7 @@ impl Default for Limits {
             max_buffered_bodies: 256 * 1024 * 1024,
             max_buffered_per_connection: 16 * 1024 * 1024,
             client_read_timeout: Duration::from_secs(30),
+            request_head_timeout: Duration::from_secs(10),
             client_write_timeout: Duration::from_secs(30),
             client_keepalive: Duration::from_secs(60),
         }

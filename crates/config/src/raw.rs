@@ -226,6 +226,7 @@ pub(crate) struct RawLimits {
     pub max_buffered_bodies: Option<Str>,
     pub max_buffered_per_connection: Option<Str>,
     pub client_read_timeout: Option<Str>,
+    pub request_head_timeout: Option<Str>,
     pub client_write_timeout: Option<Str>,
     pub client_keepalive: Option<Str>,
 }

@@ -191,6 +191,7 @@ impl GatewayServer {
         let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
         let snapshot: SharedSnapshot =
             Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
+        limit_request_heads(config);
         let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
         server.bootstrap();
         let readiness = Arc::new(Readiness::default());
@@ -224,6 +225,18 @@ impl GatewayServer {
             shutdown_signal: Box::new(watch),
         });
     }
+}
+
+/// Bound how long and how large a request head may grow while pingora reads it (vendored patch
+/// 4). Twice the configured header limit: heads up to it are read and refused with a proper 431
+/// by the request path; beyond, the connection is refused while reading, so a slow or huge head
+/// never costs more than this per connection.
+fn limit_request_heads(config: &Config) {
+    let limits = &config.limits;
+    pingora::protocols::http::v1::server::set_request_head_limits(
+        limits.max_request_headers.saturating_mul(2),
+        Some(limits.request_head_timeout),
+    );
 }
 
 /// pingora's server settings: a worker per core, and a grace period of at least one second

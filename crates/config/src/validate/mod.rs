@@ -154,6 +154,11 @@ fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
         &raw.client_read_timeout,
         d.client_read_timeout,
     );
+    let request_head_timeout = timeout(
+        "request_head_timeout",
+        &raw.request_head_timeout,
+        d.request_head_timeout,
+    );
     let client_write_timeout = timeout(
         "client_write_timeout",
         &raw.client_write_timeout,
@@ -170,6 +175,7 @@ fn limits(cx: &mut Ctx, raw: &RawLimits) -> Option<Limits> {
         max_buffered_bodies: buffers?.1,
         max_buffered_per_connection: buffers?.0,
         client_read_timeout: client_read_timeout?,
+        request_head_timeout: request_head_timeout?,
         client_write_timeout: client_write_timeout?,
         client_keepalive: client_keepalive?,
     })

@@ -29,7 +29,8 @@ use pingora_timeout::timeout;
 use regex::bytes::Regex;
 use std::any::Any;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::body::{BodyReader, BodyWriter};
@@ -41,6 +42,21 @@ use crate::protocols::http::{
 };
 use crate::protocols::{Digest, SocketAddr, Stream};
 use crate::utils::{BufRef, KVRef};
+
+// mcpgate patch: process-wide limits on reading a request head, set by the application at start
+// (`set_request_head_limits`). Without them a head could take forever to arrive (each read had
+// its own timeout, so one byte at a time kept it open) and grow to MAX_HEADER_SIZE per connection.
+static REQUEST_HEAD_LIMIT: AtomicUsize = AtomicUsize::new(MAX_HEADER_SIZE);
+static REQUEST_HEAD_DEADLINE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// mcpgate patch: the most bytes a request head may take (capped at pingora's own limit) and how
+/// long it may take to arrive from its first byte (`None`: no deadline). Past either, the
+/// connection is refused.
+pub fn set_request_head_limits(max_size: usize, deadline: Option<Duration>) {
+    REQUEST_HEAD_LIMIT.store(max_size, Ordering::Relaxed);
+    let ms = deadline.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+    REQUEST_HEAD_DEADLINE_MS.store(ms, Ordering::Relaxed);
+}
 
 /// Tracks which writer is currently processing a task.
 ///
@@ -209,6 +225,27 @@ impl HttpSession {
         }
     }
 
+    /// mcpgate patch: read more of a request head, within what is left of its deadline.
+    async fn read_request_buf_before(
+        &mut self,
+        buf: &mut BytesMut,
+        already_read: usize,
+        head_started: Option<Instant>,
+    ) -> Result<Option<usize>> {
+        let deadline = REQUEST_HEAD_DEADLINE_MS.load(Ordering::Relaxed);
+        let Some(started) = head_started.filter(|_| deadline > 0) else {
+            return self.read_request_buf(buf, already_read).await;
+        };
+        let left = Duration::from_millis(deadline).saturating_sub(started.elapsed());
+        match timeout(left, self.read_request_buf(buf, already_read)).await {
+            Ok(res) => res,
+            Err(_) => Error::e_explain(
+                ReadTimedout,
+                format!("request head not complete within {deadline} ms"),
+            ),
+        }
+    }
+
     async fn read_request_buf(
         &mut self,
         buf: &mut BytesMut,
@@ -304,14 +341,18 @@ impl HttpSession {
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
         let mut detached_suffix = None;
+        // mcpgate patch: the head's deadline runs from its first byte; its size limit is the
+        // application's (at most MAX_HEADER_SIZE).
+        let mut head_started = (already_read != 0).then(Instant::now);
+        let head_limit = REQUEST_HEAD_LIMIT.load(Ordering::Relaxed).min(MAX_HEADER_SIZE);
         loop {
-            if already_read > MAX_HEADER_SIZE {
+            if already_read > head_limit {
                 /* NOTE: this check only blocks second read. The first large read is allowed
                 since the buf is already allocated. The goal is to avoid slowly bloating
                 this buffer */
                 return Error::e_explain(
                     InvalidHTTPHeader,
-                    format!("Request header larger than {MAX_HEADER_SIZE}"),
+                    format!("Request header larger than {head_limit}"),
                 );
             }
 
@@ -323,8 +364,12 @@ impl HttpSession {
             // this request and is waiting for our response).
             if skip_next_read {
                 skip_next_read = false;
-            } else if let Some(n) = self.read_request_buf(&mut buf, already_read).await? {
+            } else if let Some(n) = self
+                .read_request_buf_before(&mut buf, already_read, head_started)
+                .await?
+            {
                 already_read += n;
+                head_started.get_or_insert_with(Instant::now);
             } else {
                 return Ok(None);
             }
