@@ -106,6 +106,7 @@ fuzz_target!(|data: &[u8]| {
             authority: &authority,
             forwarded: fwd,
             configured: &[],
+            strip: &[],
             identity_names: std::slice::from_ref(&who),
             identity: vec![(who.clone(), HeaderValue::from_static("alice"))],
             body_read: true,

@@ -15,7 +15,7 @@ use mcpgate_mcp::jsonrpc::ListKind;
 use serde_json::Value;
 
 fn run(kind: ListKind, pieces: &[&[u8]]) -> Vec<u8> {
-    let mut f = ListFilter::new(kind, true);
+    let mut f = ListFilter::new(kind, true, Value::Null);
     let mut out = Vec::new();
     for p in pieces {
         out.extend_from_slice(&f.push(Some(Bytes::copy_from_slice(p)), false, &allow));

@@ -275,6 +275,11 @@ impl SseFilter {
         };
         for raw in events {
             self.emit(raw, allow, out);
+            if self.poisoned {
+                // Found by fuzz/ list_filter_sse: once refused, nothing after it is sent, however
+                // the stream was chunked.
+                return;
+            }
         }
         let ends_on_cr = last.last() == Some(&b'\r') && self.splitter.pending() == 0;
         let passed_raw = self.emit(last, allow, out);
@@ -313,9 +318,8 @@ impl SseFilter {
             self.poison("an event of the answer is not UTF-8", out);
             return false;
         };
-        // Clients act on `message` events (the default type) only; others, and events without
-        // data (priming events, comments), pass as they are.
-        if ev.data.is_empty() || ev.event.as_deref().is_some_and(|t| t != "message") {
+        // Events without data (priming events, comments) carry nothing to judge.
+        if ev.data.is_empty() {
             out.push(raw);
             return true;
         }
@@ -324,17 +328,19 @@ impl SseFilter {
                 out.push(raw);
                 true
             }
-            Verdict::Filtered(data) => match String::from_utf8(data) {
-                Ok(data) => {
-                    ev.data = data;
-                    out.push(ev.to_bytes());
-                    false
-                }
-                Err(_) => {
-                    self.poison("the list answer cannot be filtered", out);
-                    false
-                }
-            },
+            // Any event type: SDK clients act on `message` events only, but a readable list in
+            // another event is filtered all the same.
+            Verdict::Filtered(data) => {
+                ev.data = String::from_utf8_lossy(&data).into_owned();
+                out.push(ev.to_bytes());
+                false
+            }
+            // What is not JSON-RPC in an event of another type (the legacy `endpoint` URL, a
+            // ping) is no answer a client reads: it passes. In a `message` event it is refused.
+            Verdict::Unfilterable if ev.event.as_deref().is_some_and(|t| t != "message") => {
+                out.push(raw);
+                true
+            }
             Verdict::Unfilterable => {
                 self.poison("the list answer cannot be filtered", out);
                 false
@@ -625,6 +631,23 @@ mod tests {
     }
 
     #[test]
+    fn a_list_in_an_event_of_another_type_is_filtered_too() {
+        // Found by fuzz/ list_filter_sse: SDK clients read `message` events only, but a readable
+        // list is filtered whatever the event is called.
+        let raw = format!(
+            "event: mmethodessage\ndata: {}\n\nevent: endpoint\ndata: /messages?x\n\n",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "delete_p"}, {"name": "greet"}]}})
+        );
+        let mut f = SseFilter::new(ListKind::Prompts);
+        let mut out = Vec::new();
+        f.push(raw.as_bytes(), &allow, &mut out);
+        assert_eq!(out.len(), 2);
+        let v: Value = serde_json::from_str(&SseEvent::parse(&out[0]).unwrap().data).unwrap();
+        assert_eq!(v["result"]["prompts"], json!([{"name": "greet"}]));
+        assert_eq!(&out[1][..], b"event: endpoint\ndata: /messages?x\n\n");
+    }
+
+    #[test]
     fn items_that_are_not_objects_are_removed() {
         // Found by fuzz/ list_filter_json: an array item was read as a struct and kept.
         let body = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[["echo",null,null],"echo",{"name":"echo"}]}}"#;
@@ -736,6 +759,17 @@ mod tests {
             assert_eq!(out.len(), 1, "{what}: one error, then nothing");
             error_of(&out[0]);
             assert_eq!(f.finish(), None, "{what}");
+            // The same in one chunk, with another refused event after it: still one error.
+            let mut f = SseFilter::watching(Watch::Answer(ListKind::Tools), json!(1));
+            let mut out = Vec::new();
+            let stream = [
+                first.as_slice(),
+                &first,
+                format!("data: {list}\n\n").as_bytes(),
+            ]
+            .concat();
+            f.push(&stream, &allow, &mut out);
+            assert_eq!(out.len(), 1, "{what} in one chunk: one error, then nothing");
         }
     }
 
