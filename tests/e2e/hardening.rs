@@ -109,6 +109,15 @@ fn sse_head() -> (Duration, Vec<u8>) {
 
 const BOM: &str = "\u{feff}";
 
+/// A plain successful JSON-RPC answer.
+fn ok_result() -> Script {
+    answer(
+        "application/json",
+        "",
+        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    )
+}
+
 fn tools_result(id: i64) -> String {
     json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "echo"}, {"name": "delete_everything"}], "ttlMs": 60000, "cacheScope": "public"}}).to_string()
 }
@@ -414,11 +423,7 @@ async fn subscriptions_listen_lives_under_the_stream_timeout() {
 
 #[tokio::test]
 async fn encoded_mcp_names_are_compared_decoded() {
-    let ok = answer(
-        "application/json",
-        "",
-        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-    );
+    let ok = ok_result();
     let s = setup(scripts(vec![("/up", ok)]), "").await;
     let call = jsonrpc(1, "tools/call", json!({"name": "café", "arguments": {}}));
     let send = |name: &'static str| {
@@ -536,11 +541,7 @@ async fn host_bound_routes_sharing_a_path_get_their_own_metadata() {
 
 #[tokio::test]
 async fn expect_continue_gets_its_final_answer_without_waiting_for_a_body() {
-    let ok = answer(
-        "application/json",
-        "",
-        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-    );
+    let ok = ok_result();
     let s = setup(scripts(vec![("/up", ok)]), "").await;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
     let token = s.token();
@@ -839,4 +840,42 @@ routes:
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn pingoras_own_error_lines_never_carry_the_query() {
+    let mut gw = Gw::start(
+        r#"public_url: http://127.0.0.1:{port}
+listeners: [{ bind: "127.0.0.1:{port}" }]
+admin: { bind: "127.0.0.1:{admin}" }
+routes:
+  - { name: down, path: /mcp, upstream: { url: "http://127.0.0.1:9/mcp" }, auth: none }
+"#,
+    );
+    gw.ready().await;
+    // The upstream is down: pingora logs "Fail to proxy" with its summary of the request.
+    let r = mcp_post(
+        &client(),
+        &gw.url("/mcp?access_token=SECRET-QUERY-TOKEN&session_id=SECRET-SESSION"),
+        &jsonrpc(1, "ping", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 502);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gw.log().contains("Fail to proxy") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no error line:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = gw.log();
+    assert!(
+        log.contains("POST /mcp"),
+        "the summary names the request:\n{log}"
+    );
+    assert!(!log.contains("SECRET"), "the query reached the log:\n{log}");
 }

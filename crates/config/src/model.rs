@@ -261,6 +261,19 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every algorithm an issuer may allow (HMAC and `none` cannot even be configured).
+    pub const ALL: [Algorithm; 9] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+
     pub fn parse(s: &str) -> Option<Algorithm> {
         Some(match s {
             "RS256" => Algorithm::RS256,

@@ -34,7 +34,7 @@ pub async fn write_answer(
 /// Write a complete answer. The connection ends afterwards when the answer asks for it, or when
 /// an unread request body is too large to drain (closing with unread data makes the kernel send
 /// a reset, and the client may lose our answer).
-pub async fn write(session: &mut HttpSession, answer: LocalAnswer) -> Result<()> {
+async fn write(session: &mut HttpSession, answer: LocalAnswer) -> Result<()> {
     let mut resp = ResponseHeader::build(answer.status, Some(4 + answer.headers.len()))?;
     resp.insert_header("content-type", answer.content_type)?;
     resp.insert_header("content-length", answer.body.len().to_string())?;
