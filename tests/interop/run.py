@@ -107,6 +107,7 @@ def http_ok(url: str) -> bool:
 class Env:
     op: int = field(default_factory=free_port)
     py: int = field(default_factory=free_port)
+    py1: int = field(default_factory=free_port)
     sse: int = field(default_factory=free_port)
     everything: int = field(default_factory=free_port)
     gw: int = field(default_factory=free_port)
@@ -153,7 +154,13 @@ routes:
 {auth}  - name: python-legacy
     path: /legacy
     upstream: {{ url: "http://127.0.0.1:{e.sse}" }}
-{auth}  - name: everything
+{auth}  - name: python-sdk1
+    path: /sdk1/mcp
+    upstream: {{ url: "http://127.0.0.1:{e.py1}/mcp" }}
+{auth}    resources:
+      - match: "file:///secret/*"
+        deny: true
+  - name: everything
     path: /everything/mcp
     upstream: {{ url: "http://127.0.0.1:{e.everything}/mcp" }}
     auth: none
@@ -393,6 +400,43 @@ def s7_conformance(e: Env) -> str:
     return f"direct {sum(direct.values())}/{len(direct)} scenarios, through the gateway {sum(via.values())}/{len(via)}; none lost; DNS rebinding passes"
 
 
+# Spellings of file:///secret/keys that the Python SDK 1.x reads as that URI (and one it does not).
+SECRET_SPELLINGS = [
+    "file:///public/../secret/keys",
+    "FILE:///secret/keys",
+    "file:/secret/keys",
+    "file://localhost/secret/keys",
+    "file:///public/%2e%2e/secret/keys",
+    "file:///public\\..\\secret\\keys",
+    " file:///secret/keys",
+    "file:///sec\tret/keys",
+]
+
+
+def read_resource(c: httpx.Client, url: str, uri: str, token: str | None) -> httpx.Response:
+    h = {**MCP_HEADERS, "authorization": f"Bearer {token}"} if token else dict(MCP_HEADERS)
+    r = c.post(url, json=INIT, headers=h)
+    check(r.status_code == 200, f"initialize at {url}: {r.status_code} {r.text[:200]}")
+    h = {**h, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+    c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h)
+    return c.post(url, json=jsonrpc(2, "resources/read", {"uri": uri}), headers=h)
+
+
+def s8_resource_spellings(e: Env) -> str:
+    token = cc_token(e, "mcp:read", e.gw_url("/sdk1/mcp"))
+    direct = f"http://127.0.0.1:{e.py1}/mcp"
+    with httpx.Client(timeout=10) as c:
+        for uri in SECRET_SPELLINGS:
+            leaked = read_resource(c, direct, uri, None)
+            check("TOP-SECRET-KEYS" in leaked.text, f"the SDK itself reads {uri!r} as the secret: {leaked.text[:200]}")
+            r = read_resource(c, e.gw_url("/sdk1/mcp"), uri, token)
+            check(r.status_code == 403 and "TOP-SECRET-KEYS" not in r.text, f"{uri!r} through the gateway: {r.status_code} {r.text[:200]}")
+            check(r.json()["error"]["data"]["reason"] in ("resource_denied", "resource_uri_ambiguous"), r.text[:200])
+        ok = read_resource(c, e.gw_url("/sdk1/mcp"), "file:///public/readme", token)
+        check(ok.status_code == 200 and "public readme" in ok.text, f"public readme: {ok.status_code} {ok.text[:200]}")
+    return f"{len(SECRET_SPELLINGS)} spellings the SDK reads as the denied file:///secret/keys: all 403 through the gateway; file:///public/readme 200"
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway", s1b_legacy_sse),
@@ -402,6 +446,7 @@ SCENARIOS = [
     ("5", "Step-up: insufficient_scope → new token → success", s5_step_up),
     ("6", "Key rotation at the provider while a client keeps calling", s6_rotation),
     ("7", "MCP conformance suite against server-everything, direct vs through the gateway", s7_conformance),
+    ("8", "Resource rules against the Python SDK 1.x: every spelling it normalises to a denied URI is denied", s8_resource_spellings),
 ]
 
 
@@ -459,9 +504,10 @@ def main() -> int:
         op = start("oidc-provider", [NODE, HERE / "oidc" / "provider.mjs", e.op, e.gw_url("/mcp")])
         wait_until("oidc-provider", lambda: http_ok(f"{e.issuer}/.well-known/openid-configuration"), proc=op)
         py = start("python-server", [PYTHON, HERE / "servers" / "py_server.py", e.py, "streamable-http"])
+        py1 = start("python-sdk1-server", [os.environ.get("MCP_SDK1_PYTHON", str(PYTHON)), HERE / "servers" / "py1_server.py", e.py1])
         sse = start("python-sse-server", [PYTHON, HERE / "servers" / "py_server.py", e.sse, "sse"])
         ev = start("server-everything", [NODE, HERE / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js", "streamableHttp"], env={"PORT": str(e.everything)})
-        for p, port in [(py, e.py), (sse, e.sse), (ev, e.everything)]:
+        for p, port in [(py, e.py), (py1, e.py1), (sse, e.sse), (ev, e.everything)]:
             wait_until(p.name, lambda port=port: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, proc=p)
         cfg = LOGS / "mcpgate.yaml"
         cfg.write_text(gateway_config(e))

@@ -11,6 +11,8 @@ echo "--- interop: npm packages (package-lock.json)"
 
 echo "--- interop: MCP Python SDK"
 python="$(bash "$root/tests/python/ensure-venv.sh")"
+MCP_SDK1_PYTHON="$(bash "$root/tests/python/ensure-venv.sh" "$root/tests/python/requirements-sdk1.txt" "$root/target/py-venv-sdk1")"
+export MCP_SDK1_PYTHON
 
 echo "--- interop: mcpgate"
 (cd "$root" && cargo build --locked -p mcpgate)

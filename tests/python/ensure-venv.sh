@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Create (once) a virtualenv with the pinned MCP Python SDK for the end-to-end tests.
+# Create (once) a virtualenv with a pinned MCP Python SDK for the end-to-end and interop tests.
+# usage: ensure-venv.sh [REQUIREMENTS [VENV]]  (default: requirements.txt → target/py-venv, the
+# current SDK; requirements-sdk1.txt → target/py-venv-sdk1 is the 1.x line for interop).
 # Prints the venv's python path. Idempotent: a venv whose requirements are unchanged is reused.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-venv="${MCPGATE_PY_VENV:-$here/../../target/py-venv}"
+requirements="${1:-$here/requirements.txt}"
+venv="${2:-${MCPGATE_PY_VENV:-$here/../../target/py-venv}}"
 stamp="$venv/.requirements"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$stamp"; then
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" >&2
-  cp "$here/requirements.txt" "$stamp"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
+  cp "$requirements" "$stamp"
 fi
 echo "$venv/bin/python"
