@@ -108,6 +108,7 @@ class Env:
     op: int = field(default_factory=free_port)
     py: int = field(default_factory=free_port)
     py1: int = field(default_factory=free_port)
+    resumable: int = field(default_factory=free_port)
     sse: int = field(default_factory=free_port)
     everything: int = field(default_factory=free_port)
     gw: int = field(default_factory=free_port)
@@ -154,7 +155,10 @@ routes:
 {auth}  - name: python-legacy
     path: /legacy
     upstream: {{ url: "http://127.0.0.1:{e.sse}" }}
-{auth}  - name: python-sdk1
+{auth}  - name: python-resumable
+    path: /resumable/mcp
+    upstream: {{ url: "http://127.0.0.1:{e.resumable}/mcp" }}
+{auth}{policy}  - name: python-sdk1
     path: /sdk1/mcp
     upstream: {{ url: "http://127.0.0.1:{e.py1}/mcp" }}
 {auth}    resources:
@@ -437,6 +441,59 @@ def s8_resource_spellings(e: Env) -> str:
     return f"{len(SECRET_SPELLINGS)} spellings the SDK reads as the denied file:///secret/keys: all 403 through the gateway; file:///public/readme 200"
 
 
+def sse_events(text: str) -> list[dict]:
+    """The events of an SSE body: id and data (joined)."""
+    events = []
+    for block in re.split(r"\r?\n\r?\n", text):
+        ev = {"id": None, "data": []}
+        for line in block.splitlines():
+            field_, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field_ == "id":
+                ev["id"] = value
+            elif field_ == "data":
+                ev["data"].append(value)
+        if ev["id"] is not None or ev["data"]:
+            events.append({"id": ev["id"], "data": "\n".join(ev["data"])})
+    return events
+
+
+def replay_after(c: httpx.Client, url: str, headers: dict, last_event_id: str) -> str:
+    """GET with Last-Event-ID; read until the replayed tools/list answer (or 10 s)."""
+    got = ""
+    h = {**headers, "accept": "text/event-stream", "last-event-id": last_event_id}
+    with c.stream("GET", url, headers=h, timeout=httpx.Timeout(10.0)) as r:
+        check(r.status_code == 200, f"GET replay at {url}: {r.status_code}")
+        deadline = time.time() + 10
+        for chunk in r.iter_text():
+            got += chunk
+            if '"tools"' in got or time.time() > deadline:
+                break
+    return got
+
+
+def s9_replayed_lists(e: Env) -> str:
+    token = cc_token(e, "mcp:read", e.gw_url("/resumable/mcp"))
+    direct = f"http://127.0.0.1:{e.resumable}/mcp"
+    with httpx.Client(timeout=10) as c:
+        found = {}
+        for name, url, auth in [("direct", direct, {}), ("gateway", e.gw_url("/resumable/mcp"), {"authorization": f"Bearer {token}"})]:
+            h = {**MCP_HEADERS, **auth}
+            r = c.post(url, json=INIT, headers=h)
+            h = {**h, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+            c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h)
+            listed = c.post(url, json=jsonrpc(5, "tools/list"), headers=h)
+            events = sse_events(listed.text)
+            check(events and events[0]["id"], f"{name}: the list answer streams with event ids: {listed.text[:300]}")
+            replayed = replay_after(c, url, h, events[0]["id"])
+            found[name] = (listed.text, replayed)
+        check("write_note" in found["direct"][1], f"the server replays its full list: {found['direct'][1][:300]}")
+        check("write_note" not in found["gateway"][0], "the POSTed list answer is filtered")
+        check('"tools"' in found["gateway"][1], f"the replay came through the gateway: {found['gateway'][1][:300]}")
+        check("write_note" not in found["gateway"][1], f"the replayed list is filtered: {found['gateway'][1][:300]}")
+    return "tools/list replayed on GET with Last-Event-ID: the server replays write_note, the gateway filters it out"
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway", s1b_legacy_sse),
@@ -447,6 +504,7 @@ SCENARIOS = [
     ("6", "Key rotation at the provider while a client keeps calling", s6_rotation),
     ("7", "MCP conformance suite against server-everything, direct vs through the gateway", s7_conformance),
     ("8", "Resource rules against the Python SDK 1.x: every spelling it normalises to a denied URI is denied", s8_resource_spellings),
+    ("9", "A filtered list replayed on a GET stream (Last-Event-ID, SDK event store) is filtered again", s9_replayed_lists),
 ]
 
 
@@ -504,10 +562,11 @@ def main() -> int:
         op = start("oidc-provider", [NODE, HERE / "oidc" / "provider.mjs", e.op, e.gw_url("/mcp")])
         wait_until("oidc-provider", lambda: http_ok(f"{e.issuer}/.well-known/openid-configuration"), proc=op)
         py = start("python-server", [PYTHON, HERE / "servers" / "py_server.py", e.py, "streamable-http"])
+        resumable = start("python-resumable-server", [PYTHON, HERE / "servers" / "py_server.py", e.resumable, "resumable"])
         py1 = start("python-sdk1-server", [os.environ.get("MCP_SDK1_PYTHON", str(PYTHON)), HERE / "servers" / "py1_server.py", e.py1])
         sse = start("python-sse-server", [PYTHON, HERE / "servers" / "py_server.py", e.sse, "sse"])
         ev = start("server-everything", [NODE, HERE / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js", "streamableHttp"], env={"PORT": str(e.everything)})
-        for p, port in [(py, e.py), (py1, e.py1), (sse, e.sse), (ev, e.everything)]:
+        for p, port in [(py, e.py), (py1, e.py1), (resumable, e.resumable), (sse, e.sse), (ev, e.everything)]:
             wait_until(p.name, lambda port=port: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, proc=p)
         cfg = LOGS / "mcpgate.yaml"
         cfg.write_text(gateway_config(e))
