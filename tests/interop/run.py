@@ -109,6 +109,7 @@ class Env:
     py: int = field(default_factory=free_port)
     py1: int = field(default_factory=free_port)
     resumable: int = field(default_factory=free_port)
+    odd: int = field(default_factory=free_port)
     sse: int = field(default_factory=free_port)
     everything: int = field(default_factory=free_port)
     gw: int = field(default_factory=free_port)
@@ -158,6 +159,9 @@ routes:
 {auth}{policy}  - name: python-resumable
     path: /resumable/mcp
     upstream: {{ url: "http://127.0.0.1:{e.resumable}/mcp" }}
+{auth}{policy}  - name: odd-lists
+    path: /odd
+    upstream: {{ url: "http://127.0.0.1:{e.odd}" }}
 {auth}{policy}  - name: python-sdk1
     path: /sdk1/mcp
     upstream: {{ url: "http://127.0.0.1:{e.py1}/mcp" }}
@@ -496,6 +500,20 @@ def s9_replayed_lists(e: Env) -> str:
     return "tools/list replayed on GET with Last-Event-ID: the server replays write_note, the gateway filters it out"
 
 
+ODD_VARIANTS = ["bom", "utf8", "array", "gzip", "ssebom"]
+
+
+def s10_unreadable_lists(e: Env) -> str:
+    seen = {}
+    for variant in ODD_VARIANTS:
+        url = e.gw_url(f"/odd/{variant}/mcp")
+        out = run_json([NODE, HERE / "clients" / "ts_list.mjs", url, cc_token(e, "mcp:read", e.gw_url("/odd"))])
+        check("write_note" not in json.dumps(out), f"{variant}: the TypeScript client saw the hidden tool: {out}")
+        seen[variant] = "tools " + ",".join(out["tools"]) if "tools" in out else f"error ({out.get('error', '')[:80]})"
+    check(seen["ssebom"] == "tools echo", f"a BOM-led SSE list is filtered, not refused: {seen['ssebom']}")
+    return "; ".join(f"{k}: {v}" for k, v in seen.items())
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway (tools/list answered on the /sse stream is filtered)", s1b_legacy_sse),
@@ -507,6 +525,7 @@ SCENARIOS = [
     ("7", "MCP conformance suite against server-everything, direct vs through the gateway", s7_conformance),
     ("8", "Resource rules against the Python SDK 1.x: every spelling it normalises to a denied URI is denied", s8_resource_spellings),
     ("9", "A filtered list replayed on a GET stream (Last-Event-ID, SDK event store) is filtered again", s9_replayed_lists),
+    ("10", "Lists the filter cannot read (BOM, invalid UTF-8, array, gzip) never reach the TypeScript SDK client", s10_unreadable_lists),
 ]
 
 
@@ -564,11 +583,12 @@ def main() -> int:
         op = start("oidc-provider", [NODE, HERE / "oidc" / "provider.mjs", e.op, e.gw_url("/mcp")])
         wait_until("oidc-provider", lambda: http_ok(f"{e.issuer}/.well-known/openid-configuration"), proc=op)
         py = start("python-server", [PYTHON, HERE / "servers" / "py_server.py", e.py, "streamable-http"])
+        odd = start("odd-lists-server", [NODE, HERE / "servers" / "odd_lists.mjs", e.odd])
         resumable = start("python-resumable-server", [PYTHON, HERE / "servers" / "py_server.py", e.resumable, "resumable"])
         py1 = start("python-sdk1-server", [os.environ.get("MCP_SDK1_PYTHON", str(PYTHON)), HERE / "servers" / "py1_server.py", e.py1])
         sse = start("python-sse-server", [PYTHON, HERE / "servers" / "py_server.py", e.sse, "sse"])
         ev = start("server-everything", [NODE, HERE / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js", "streamableHttp"], env={"PORT": str(e.everything)})
-        for p, port in [(py, e.py), (py1, e.py1), (resumable, e.resumable), (sse, e.sse), (ev, e.everything)]:
+        for p, port in [(py, e.py), (py1, e.py1), (resumable, e.resumable), (odd, e.odd), (sse, e.sse), (ev, e.everything)]:
             wait_until(p.name, lambda port=port: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, proc=p)
         cfg = LOGS / "mcpgate.yaml"
         cfg.write_text(gateway_config(e))
