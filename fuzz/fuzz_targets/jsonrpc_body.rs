@@ -5,11 +5,14 @@
 //! body; without a blank line the whole input is the body. Properties: a classified body is one
 //! the strict parser accepts; each message's method and target are the ones in the body
 //! (authorization judges the target, so it must be what the upstream will execute); headers
-//! that pass the check agree with the body after trimming, and the body's own values always pass.
+//! that pass the check agree with the body after trimming and decoding the `=?base64?…?=` form,
+//! and the body's own values, sent as a 2026-07-28 client sends them, always pass.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate_mcp::jsonrpc::{check_mcp_headers, parse_body, Body, Limits, Message, Target};
+use mcpgate_mcp::jsonrpc::{
+    check_mcp_headers, decode_header_value, parse_body, Body, Limits, Message, Target,
+};
 use serde_json::Value;
 
 fn headers(head: &[u8]) -> (Option<String>, Option<String>) {
@@ -54,14 +57,34 @@ fn check(msg: &Message, value: &Value, method: Option<&str>, name: Option<&str>)
     );
     if check_mcp_headers(msg, method, name).is_ok() {
         if let Some(m) = method {
-            assert_eq!(msg.method.as_deref(), Some(m.trim()));
+            let decoded = decode_header_value(m.trim()).expect("a passing Mcp-Method decodes");
+            assert_eq!(msg.method.as_deref(), Some(decoded.as_ref()));
         }
         if let Some(n) = name {
-            assert_eq!(msg.target.as_ref().map(Target::name), Some(n.trim()));
+            // 2026-07-28: a header passes when its decoded value is the body's.
+            let decoded = decode_header_value(n.trim()).expect("a passing Mcp-Name decodes");
+            assert_eq!(msg.target.as_ref().map(Target::name), Some(decoded.as_ref()));
         }
     }
-    let own_name = msg.target.as_ref().map(Target::name);
-    assert!(check_mcp_headers(msg, msg.method.as_deref(), own_name).is_ok());
+    // What a conforming client sends for the body's own values always passes.
+    let own_method = msg.method.as_deref().map(client_encoding);
+    let own_name = msg.target.as_ref().map(|t| client_encoding(t.name()));
+    assert!(check_mcp_headers(msg, own_method.as_deref(), own_name.as_deref()).is_ok());
+}
+
+/// How a 2026-07-28 client sends a name: as it is when it is plain visible ASCII without edge
+/// spaces and does not look like the sentinel, otherwise `=?base64?{standard Base64}?=`.
+fn client_encoding(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && value.trim() == value
+        && !value.starts_with("=?base64?");
+    if plain {
+        value.to_owned()
+    } else {
+        use base64::Engine;
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -201,8 +201,8 @@ fn target(method: &str, params: Option<&Map<String, Value>>) -> Result<Option<Ta
 }
 
 /// MCP 2026-07-28 request headers must agree with the body (authorization uses the body).
-/// `Mcp-Name` values that are not plain ASCII arrive as `=?base64?…?=` and are compared decoded;
-/// a malformed encoding is refused like a mismatch.
+/// Values that are not plain ASCII (or have edge spaces, or look like the sentinel) arrive as
+/// `=?base64?…?=` and are compared decoded; a malformed encoding is refused like a mismatch.
 pub fn check_mcp_headers(
     msg: &Message,
     mcp_method: Option<&str>,
@@ -216,7 +216,8 @@ pub fn check_mcp_headers(
         )
     };
     if let Some(h) = mcp_method {
-        if msg.method.as_deref() != Some(h.trim()) {
+        let method = decode_header_value(h.trim()).ok_or_else(|| mismatch("Mcp-Method"))?;
+        if msg.method.as_deref() != Some(method.as_ref()) {
             return Err(mismatch("Mcp-Method"));
         }
     }
