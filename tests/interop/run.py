@@ -514,6 +514,16 @@ def s10_unreadable_lists(e: Env) -> str:
     return "; ".join(f"{k}: {v}" for k, v in seen.items())
 
 
+def s11_modern_client(e: Env) -> str:
+    token = cc_token(e, "mcp:read", e.gw_url("/mcp"))
+    s = run_json([PYTHON, HERE / "clients" / "py_modern_client.py", e.gw_url("/mcp"), token])
+    check(s["protocol"] == "2026-07-28", f"the client spoke 2026-07-28: {s}")
+    check("echo" in s["tools"] and "write_note" not in s["tools"], f"tools/list filtered: {s['tools']}")
+    check(s["cache_scope"] != "public", f"a filtered list is never shareable: {s}")
+    check("Grüße, Ada!" in s["prompt"], f"a prompt named in Base64 Mcp-Name: {s}")
+    return f"protocol {s['protocol']}; tools {','.join(s['tools'])}; cacheScope {s['cache_scope']}; prompt 'grüße' via Base64 Mcp-Name"
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway (tools/list answered on the /sse stream is filtered)", s1b_legacy_sse),
@@ -526,6 +536,7 @@ SCENARIOS = [
     ("8", "Resource rules against the Python SDK 1.x: every spelling it normalises to a denied URI is denied", s8_resource_spellings),
     ("9", "A filtered list replayed on a GET stream (Last-Event-ID, SDK event store) is filtered again", s9_replayed_lists),
     ("10", "Lists the filter cannot read (BOM, invalid UTF-8, array, gzip) never reach the TypeScript SDK client", s10_unreadable_lists),
+    ("11", "The Python SDK client on MCP 2026-07-28: filtered lists are private, a non-ASCII prompt name (Base64 Mcp-Name) passes", s11_modern_client),
 ]
 
 

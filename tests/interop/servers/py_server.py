@@ -64,6 +64,12 @@ def greet(name: str) -> str:
     return f"Hello, {name}!"
 
 
+@server.prompt(name="grüße")
+def gruesse(name: str) -> str:
+    """A prompt whose name is not ASCII: 2026-07-28 clients send it Base64-encoded in `Mcp-Name`."""
+    return f"Grüße, {name}!"
+
+
 # The gateway rewrites Host to the upstream's address; it is the gateway that guards Origin/Host.
 security = TransportSecuritySettings(
     enable_dns_rebinding_protection=True,
