@@ -879,3 +879,136 @@ routes:
     );
     assert!(!log.contains("SECRET"), "the query reached the log:\n{log}");
 }
+
+#[tokio::test]
+async fn a_session_id_never_seen_minted_is_unknown_not_claimed() {
+    let init = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: sess-alice\r\nContent-Length: 36\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+    let s = setup(
+        scripts(vec![
+            ("/up/init", vec![now(init)]),
+            ("/up/use", ok_result()),
+        ]),
+        "",
+    )
+    .await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |sub: &str| {
+        s.issuer.mint(json!({"iss": s.issuer.issuer_url(), "aud": s.gw.url("/mcp"), "exp": now_s + 300, "iat": now_s, "scope": "mcp:read", "sub": sub}))
+    };
+    let c = client();
+    let use_session = |t: String, sid: &'static str| {
+        mcp_post(&c, &s.gw.url("/mcp/use"), &jsonrpc(2, "ping", json!({})))
+            .bearer_auth(t)
+            .header("mcp-session-id", sid)
+            .send()
+    };
+    // An id this gateway never saw minted (another replica's, one from before a restart, a guess):
+    // 404 for whoever presents it, and it is not bound to them.
+    for _ in 0..2 {
+        let r = use_session(token("bob"), "sess-alice").await.unwrap();
+        assert_eq!(r.status(), 404);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32011);
+    }
+    assert!(s.up.heads().is_empty(), "an unknown session reaches nobody");
+    assert!(s.gw.log().contains("session_unknown"), "audited");
+    // Once Alice opens it through the gateway, it is hers, and still not Bob's.
+    let r = mcp_post(
+        &c,
+        &s.gw.url("/mcp/init"),
+        &jsonrpc(1, "initialize", json!({})),
+    )
+    .bearer_auth(token("alice"))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["mcp-session-id"], "sess-alice");
+    assert_eq!(
+        use_session(token("alice"), "sess-alice")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        use_session(token("bob"), "sess-alice")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn json_audit_lines_keep_the_tool_name_under_its_own_key() {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let issuer = mcpgate_sample::DemoIssuer::start(loopback).await.unwrap();
+    let up = Scripted::start(scripts(vec![("/up", ok_result())])).await;
+    let mut gw = Gw::start(&format!(
+        r#"public_url: http://127.0.0.1:{{port}}
+listeners: [{{ bind: "127.0.0.1:{{port}}" }}]
+admin: {{ bind: "127.0.0.1:{{admin}}" }}
+logging: {{ format: json, level: info }}
+issuers: [{{ name: local, issuer: "{iss}", jwks_uri: "{iss}/jwks", algorithms: [ES256] }}]
+routes:
+  - name: main
+    path: /mcp
+    upstream: {{ url: "{up}" }}
+    auth: {{ issuers: [local] }}
+    tools: [{{ match: "delete_*", deny: true }}]
+"#,
+        iss = issuer.issuer_url(),
+        up = up.url("/up")
+    ));
+    gw.ready().await;
+    let token = issuer.mint_default(&gw.url("/mcp"), "mcp:read", Duration::from_secs(300));
+    for tool in ["echo", "delete_everything"] {
+        mcp_post(
+            &client(),
+            &gw.url("/mcp"),
+            &jsonrpc(1, "tools/call", json!({"name": tool})),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let audits: Vec<Value> = gw
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "mcpgate::audit")
+            .collect();
+        let named: Vec<(String, String)> = audits
+            .iter()
+            .map(|v| {
+                (
+                    v["decision"].as_str().unwrap_or("").to_string(),
+                    v["target_name"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if named.len() >= 2 {
+            assert!(
+                named.contains(&("allow".into(), "echo".into())),
+                "{named:?}"
+            );
+            assert!(
+                named.contains(&("deny".into(), "delete_everything".into())),
+                "{named:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit lines:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

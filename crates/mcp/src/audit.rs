@@ -31,7 +31,7 @@ pub fn record(
         token = principal.map(|p| p.token_hash.as_str()).unwrap_or_default(),
         mcp_method = method.unwrap_or_default(),
         target_kind = kind,
-        target = name,
+        target_name = name,
         "mcp decision"
     );
 }

@@ -77,7 +77,9 @@ impl McpProxy {
         snapshot
     }
 
-    /// 7. Session: an `Mcp-Session-Id` bound to another caller is answered as unknown (404).
+    /// 7. Session: an `Mcp-Session-Id` bound to another caller, or never seen minted through this
+    ///    gateway (an unknown id, or one from before a restart), is answered as unknown (404): the
+    ///    client starts a new session. An unknown id is never bound to whoever presents it.
     pub(super) async fn check_session_owner(
         &self,
         session: &HttpSession,
@@ -95,12 +97,12 @@ impl McpProxy {
             .check(&session_key(&route.name, sid), &owner)
             .await;
         match check {
-            SessionCheck::Mismatch => Err(session_not_found().into()),
+            SessionCheck::Mismatch => Err(session_not_found("session_owner_mismatch").into()),
+            SessionCheck::Unbound => Err(session_not_found("session_unknown").into()),
             SessionCheck::Owner => {
                 ctx.session_bound = true;
                 Ok(())
             }
-            SessionCheck::Unbound => Ok(()),
         }
     }
 }
@@ -299,7 +301,7 @@ fn wants_keepalive(req: &RequestHeader) -> bool {
         })
 }
 
-fn session_not_found() -> LocalAnswer {
+fn session_not_found(audit_reason: &'static str) -> LocalAnswer {
     LocalAnswer::error(
         404,
         codes::SESSION_NOT_FOUND,
@@ -308,7 +310,7 @@ fn session_not_found() -> LocalAnswer {
         None,
     )
     .audited(AuditFacts {
-        reason: "session_owner_mismatch",
+        reason: audit_reason,
         method: None,
         target: None,
     })
