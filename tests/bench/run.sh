@@ -6,17 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-missing=()
-for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client node:nodejs openssl:openssl; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "--- bench: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$here/install-tools.sh" nginx:nginx-light wrk:wrk h2load:nghttp2-client node:nodejs openssl:openssl
 echo "--- bench: building mcpgate --release"
 (cd "$root" && cargo build --release --locked -p mcpgate)
 echo "--- bench: running"

@@ -166,6 +166,22 @@ routes:
 }
 
 impl Setup {
+    /// A token for `/mcp` with `extra` claims on top of the usual ones (a `null` removes a claim).
+    fn mint_with(&self, extra: Value) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = json!({"iss": self.issuer.issuer_url(), "aud": self.gw.url("/mcp"), "exp": now + 300, "iat": now, "scope": "mcp:read"});
+        for (k, v) in extra.as_object().unwrap() {
+            match v {
+                Value::Null => claims.as_object_mut().unwrap().remove(k),
+                v => claims.as_object_mut().unwrap().insert(k.clone(), v.clone()),
+            };
+        }
+        self.issuer.mint(claims)
+    }
+
     fn token(&self) -> String {
         self.issuer
             .mint_default(&self.gw.url("/mcp"), "mcp:read", Duration::from_secs(300))
@@ -456,19 +472,8 @@ async fn callers_without_sub_cannot_use_other_callers_sessions() {
         "",
     )
     .await;
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let token = |sub: Option<&str>, client_id: Option<&str>, jti: &str| {
-        let mut c = json!({"iss": s.issuer.issuer_url(), "aud": s.gw.url("/mcp"), "exp": now_s + 300, "iat": now_s, "scope": "mcp:read", "jti": jti});
-        if let Some(sub) = sub {
-            c["sub"] = sub.into();
-        }
-        if let Some(id) = client_id {
-            c["client_id"] = id.into();
-        }
-        s.issuer.mint(c)
+        s.mint_with(json!({"sub": sub, "client_id": client_id, "jti": jti}))
     };
     let c = client();
     let use_session = |t: String, path: &'static str| {
@@ -891,13 +896,7 @@ async fn a_session_id_never_seen_minted_is_unknown_not_claimed() {
         "",
     )
     .await;
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = |sub: &str| {
-        s.issuer.mint(json!({"iss": s.issuer.issuer_url(), "aud": s.gw.url("/mcp"), "exp": now_s + 300, "iat": now_s, "scope": "mcp:read", "sub": sub}))
-    };
+    let token = |sub: &str| s.mint_with(json!({ "sub": sub }));
     let c = client();
     let use_session = |t: String, sid: &'static str| {
         mcp_post(&c, &s.gw.url("/mcp/use"), &jsonrpc(2, "ping", json!({})))
