@@ -482,12 +482,15 @@ async fn callers_without_sub_cannot_use_other_callers_sessions() {
             .header("mcp-session-id", "sess-1")
             .send()
     };
+    // Minted once: a sub-less caller is its token, and a second minting could land in the next
+    // second (another iat/exp, another token).
+    let opener = token(None, Some("shared-cli"), "a");
     let r = mcp_post(
         &c,
         &s.gw.url("/mcp/init"),
         &jsonrpc(1, "initialize", json!({})),
     )
-    .bearer_auth(token(None, Some("shared-cli"), "a"))
+    .bearer_auth(opener.clone())
     .send()
     .await
     .unwrap();
@@ -500,7 +503,7 @@ async fn callers_without_sub_cannot_use_other_callers_sessions() {
         let r = use_session(t, "/mcp/init/use").await.unwrap();
         assert_eq!(r.status(), 404, "{who}");
     }
-    let r = use_session(token(None, Some("shared-cli"), "a"), "/mcp/init/use")
+    let r = use_session(opener, "/mcp/init/use")
         .await
         .unwrap();
     assert_eq!(
