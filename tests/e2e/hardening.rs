@@ -503,9 +503,7 @@ async fn callers_without_sub_cannot_use_other_callers_sessions() {
         let r = use_session(t, "/mcp/init/use").await.unwrap();
         assert_eq!(r.status(), 404, "{who}");
     }
-    let r = use_session(opener, "/mcp/init/use")
-        .await
-        .unwrap();
+    let r = use_session(opener, "/mcp/init/use").await.unwrap();
     assert_eq!(
         r.status(),
         200,

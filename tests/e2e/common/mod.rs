@@ -3,6 +3,8 @@
 //! that ordinary clients would "fix" (dot segments, odd encodings).
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
