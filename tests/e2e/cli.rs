@@ -1,5 +1,5 @@
 //! End-to-end for the command line: `check` exit codes and messages, `--version`, and the
-//! newcomer's `demo` — started as a user would, its printed token used to list and call tools.
+//! newcomer's `demo` — started as a user would, every command it prints run as printed.
 
 mod common;
 
@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
 
 #[test]
 fn check_accepts_valid_and_lists_every_error_with_its_key() {
@@ -81,86 +80,128 @@ fn version_and_help() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn demo_lists_and_calls_tools_with_the_printed_token() {
-    let port = free_port();
-    let admin = free_port();
+/// The demo as a newcomer meets it: start it, then paste what it prints. Every printed `curl`
+/// runs through bash exactly as printed, with the printed `export` lines; the test checks that
+/// each shows what its comment promises (the Inspector line runs in tests/interop, it needs npm).
+#[test]
+fn demo_prints_commands_that_work_as_printed() {
+    let (port, admin) = (free_port(), free_port());
     let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--port",
-            &port.to_string(),
-            "--admin-port",
-            &admin.to_string(),
-        ])
+        .args(["demo", "--port", &port.to_string()])
+        .args(["--admin-port", &admin.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(t) = line.strip_prefix("export TOKEN='") {
-                let _ = tx.send(t.trim_end_matches('\'').to_string());
-            }
+    let banner = read_banner(child.stdout.take().unwrap());
+    wait_ready(admin);
+    let exports: String = banner
+        .lines()
+        .filter(|l| l.starts_with("export "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let steps = numbered_commands(&banner);
+    let out = |step: &str, i: usize| run_printed(&exports, &steps[step][i]);
+    let expect = |text: &str, wanted: &[&str], unwanted: &[&str], what: &str| {
+        for w in wanted {
+            assert!(text.contains(w), "{what}: no {w:?} in\n{text}");
         }
-    });
-    let token = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("demo prints a token");
-    let c = client();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c
-        .get(format!("http://127.0.0.1:{admin}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "demo never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let url = format!("http://127.0.0.1:{port}/mcp");
-    let r = mcp_post(&c, &url, &jsonrpc(1, "tools/list", json!({})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "the demo gateway requires the token");
-
-    let r = mcp_post(&c, &url, &jsonrpc(1, "tools/list", json!({})))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let list: Value = r.json().await.unwrap();
-    assert!(list["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["name"] == "echo"));
-
-    let r = mcp_post(
-        &c,
-        &url,
-        &jsonrpc(
-            2,
-            "tools/call",
-            json!({"name": "echo", "arguments": {"text": "hello through mcpgate"}}),
-        ),
-    )
-    .bearer_auth(&token)
-    .send()
-    .await
-    .unwrap();
-    let call: Value = r.json().await.unwrap();
-    assert_eq!(
-        call["result"]["content"][0]["text"],
-        "hello through mcpgate"
+        for u in unwanted {
+            assert!(!text.contains(u), "{what}: {u:?} in\n{text}");
+        }
+    };
+    expect(
+        &out("1", 0).to_lowercase(),
+        &[" 401 ", "www-authenticate: bearer"],
+        &[],
+        "no token",
+    );
+    let hidden = ["delete_everything", "create_item"];
+    expect(&out("2", 0), &["\"echo\""], &hidden, "reader's list");
+    expect(&out("2", 1), &hidden, &[], "admin's list");
+    expect(
+        &out("3", 0),
+        &["hello through mcpgate"],
+        &[],
+        "reader's echo",
+    );
+    expect(
+        &out("4", 0),
+        &[" 403 ", "insufficient_scope", "mcp:admin"],
+        &[],
+        "reader's delete",
+    );
+    expect(
+        &out("5", 0),
+        &["deleted everything"],
+        &["error"],
+        "admin's delete",
+    );
+    expect(
+        &out("6", 0),
+        &["notifications/progress", "\"result\""],
+        &[],
+        "SSE",
+    );
+    assert!(
+        banner.contains("npx -y -p node@22 -p @modelcontextprotocol/inspector@"),
+        "the Inspector command brings the Node it needs:\n{banner}"
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Everything the demo prints up to its last line.
+fn read_banner(stdout: std::process::ChildStdout) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+            if line.starts_with("Press Ctrl-C") {
+                let _ = tx.send(text.clone());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the demo prints its banner")
+}
+
+fn wait_ready(admin: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = || {
+        std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok()
+            && raw_get(admin, "/readyz").0 == 200
+    };
+    while !ready() {
+        assert!(Instant::now() < deadline, "demo never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The `curl` lines under each `# N.` comment of the banner, by N.
+fn numbered_commands(banner: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let mut steps: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut current = None;
+    for line in banner.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            current = rest.split_once('.').map(|(n, _)| n.to_string());
+        } else if let (Some(n), true) = (&current, line.starts_with("curl ")) {
+            steps.entry(n.clone()).or_default().push(line.to_string());
+        }
+    }
+    steps
+}
+
+/// Run one printed command in bash after the printed exports; its stdout.
+fn run_printed(exports: &str, command: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{exports}{command}"))
+        .output()
+        .expect("bash and curl are needed to run the demo's commands");
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// The configurations we ship as examples must pass `mcpgate check` as they are.

@@ -524,6 +524,23 @@ def s11_modern_client(e: Env) -> str:
     return f"protocol {s['protocol']}; tools {','.join(s['tools'])}; cacheScope {s['cache_scope']}; prompt 'grüße' via Base64 Mcp-Name"
 
 
+def s12_demo_inspector(e: Env) -> str:
+    """The MCP Inspector command `mcpgate demo` prints, pasted as printed into bash."""
+    port, admin = free_port(), free_port()
+    demo = start("mcpgate-demo", [MCPGATE, "demo", "--port", port, "--admin-port", admin])
+    wait_until("demo banner", lambda: "Press Ctrl-C" in demo.log.read_text(errors="replace"), proc=demo)
+    wait_until("demo ready", lambda: httpx.get(f"http://127.0.0.1:{admin}/readyz", timeout=2).status_code == 200, proc=demo)
+    banner = demo.log.read_text(errors="replace").splitlines()
+    exports = "\n".join(line for line in banner if line.startswith("export "))
+    inspector = next(line for line in banner if line.startswith("npx "))
+    out = subprocess.run(["bash", "-c", f"{exports}\n{inspector}"], capture_output=True, text=True, timeout=600, cwd=LOGS)
+    check(out.returncode == 0, f"the printed Inspector command failed ({out.returncode}): {out.stderr[-1500:]}")
+    tools = [t["name"] for t in json.loads(out.stdout)["tools"]]
+    check("delete_everything" in tools, f"the admin token lists every tool: {tools}")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"machine's node {node}; the printed command listed {len(tools)} tools as the admin"
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway (tools/list answered on the /sse stream is filtered)", s1b_legacy_sse),
@@ -537,6 +554,7 @@ SCENARIOS = [
     ("9", "A filtered list replayed on a GET stream (Last-Event-ID, SDK event store) is filtered again", s9_replayed_lists),
     ("10", "Lists the filter cannot read (BOM, invalid UTF-8, array, gzip) never reach the TypeScript SDK client", s10_unreadable_lists),
     ("11", "The Python SDK client on MCP 2026-07-28: filtered lists are private, a non-ASCII prompt name (Base64 Mcp-Name) passes", s11_modern_client),
+    ("12", "The MCP Inspector command printed by `mcpgate demo`, run as printed (npx fetches the Node it needs)", s12_demo_inspector),
 ]
 
 

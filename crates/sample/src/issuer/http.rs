@@ -96,7 +96,7 @@ async fn token(
     };
     let scope = form.get("scope").map_or("", String::as_str);
     let ttl = state.options.token_ttl;
-    let access_token = state.mint_default(audience, scope, ttl);
+    let access_token = state.mint_default(audience, "demo-user", scope, ttl);
     Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",

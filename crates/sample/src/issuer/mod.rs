@@ -56,11 +56,11 @@ struct IssuerState {
 }
 
 impl IssuerState {
-    fn mint_default(&self, audience: &str, scopes: &str, ttl: Duration) -> String {
+    fn mint_default(&self, audience: &str, subject: &str, scopes: &str, ttl: Duration) -> String {
         let now = now_secs();
         let claims = json!({
             "iss": self.issuer_url,
-            "sub": "demo-user",
+            "sub": subject,
             "aud": audience,
             "exp": now + ttl.as_secs(),
             "iat": now,
@@ -161,7 +161,12 @@ impl DemoIssuer {
     /// `exp` (now + `ttl`), `iat`, `nbf`, `scope` (space-separated `scopes`),
     /// `client_id`, `email`, `email_verified`, `groups` ["mcp-users"], `jti`.
     pub fn mint_default(&self, audience: &str, scopes: &str, ttl: Duration) -> String {
-        self.state.mint_default(audience, scopes, ttl)
+        self.state.mint_default(audience, "demo-user", scopes, ttl)
+    }
+
+    /// [`DemoIssuer::mint_default`] for another subject (the demo's reader and admin).
+    pub fn mint_for(&self, audience: &str, subject: &str, scopes: &str, ttl: Duration) -> String {
+        self.state.mint_default(audience, subject, scopes, ttl)
     }
 
     /// Signs an arbitrary JOSE `header` and `claims` with the current key
