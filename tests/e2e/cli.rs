@@ -204,6 +204,87 @@ fn run_printed(exports: &str, command: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// The README's "Run it for real" commands, run as written from the repository root with the
+/// built binary first on PATH (which is what its `cargo install` line gives, minus the release
+/// build's minutes).
+#[test]
+fn readme_run_it_for_real_commands_work_as_written() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let commands = readme_commands(&readme, "## Run it for real");
+    assert!(commands.len() >= 4, "{commands:?}");
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let bash = |c: &str| {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(c).current_dir(&root).env("PATH", &path);
+        cmd
+    };
+    for c in &commands {
+        if let Some(crate_dir) = c.strip_prefix("cargo install --locked --path ") {
+            let manifest =
+                std::fs::read_to_string(root.join(crate_dir).join("Cargo.toml")).unwrap();
+            assert!(
+                manifest.contains("name = \"mcpgate\""),
+                "{c}: no mcpgate binary"
+            );
+        } else if c.starts_with("mcpgate run ") {
+            serve_briefly(bash(&format!("exec {c}")), c);
+        } else {
+            let out = bash(c).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{c}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// The commands in the ```sh blocks of one README section, without their trailing comments.
+fn readme_commands(readme: &str, heading: &str) -> Vec<String> {
+    let section = readme.split(heading).nth(1).expect("README section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut in_block = false;
+    let mut commands = Vec::new();
+    for line in section.lines() {
+        match (in_block, line.trim()) {
+            (false, "```sh") => in_block = true,
+            (true, "```") => in_block = false,
+            (true, "") => {}
+            (true, l) => commands.push(l.split("  #").next().unwrap().trim().to_string()),
+            _ => {}
+        }
+    }
+    commands
+}
+
+/// Start a `mcpgate run` command, wait until its listener answers, then SIGTERM it: exit 0.
+/// It binds the port its configuration names (8080); when something else holds that port on this
+/// machine the command cannot run as written, so the check is skipped with a note.
+fn serve_briefly(mut cmd: Command, what: &str) {
+    if std::net::TcpListener::bind("127.0.0.1:8080").is_err() {
+        eprintln!("skipping `{what}`: 127.0.0.1:8080 is in use on this machine");
+        return;
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect("127.0.0.1:8080").is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "{what} exited early");
+        assert!(Instant::now() < deadline, "{what} never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(raw_get(8080, "/mcp").0, 0, "{what} answers HTTP");
+    sigterm(child.id());
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("drains and exits");
+    assert_eq!(status.code(), Some(0), "{what}");
+}
+
 /// The configurations we ship as examples must pass `mcpgate check` as they are.
 #[test]
 fn shipped_example_configurations_are_valid() {
