@@ -56,6 +56,7 @@ routes:
       allowed_domains: [corp.example]
     origins: [https://app.example.com]
     allow_batches: true
+    identity_headers: {{ subject: X-User }}
 "#,
             iss = issuer.issuer_url(),
             up = up.url()
@@ -538,11 +539,31 @@ async fn identity_headers_origins_domains_and_metadata() {
     assert_eq!(h["x-mcp-scopes"], "mcp:read");
     assert!(h.get("authorization").is_none());
 
-    // Origins: listed only, on the route that lists them; same-origin only on `auth: none`.
+    // Only the named identity header is sent; client-sent copies of the default names are
+    // removed all the same.
     let corp = s.token_with(
         "/corp/mcp",
         json!({"email": "a@corp.example", "email_verified": true}),
     );
+    let r = mcp_post(&c, &s.gw.url("/corp/mcp"), &tool_call(2, "echo"))
+        .bearer_auth(&corp)
+        .header("x-mcp-email", "spoofed@corp.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = s.up.stats.last_headers();
+    assert_eq!(h["x-user"], "someone");
+    for absent in [
+        "x-mcp-subject",
+        "x-mcp-email",
+        "x-mcp-scopes",
+        "x-mcp-client-id",
+    ] {
+        assert!(h.get(absent).is_none(), "{absent}: {h:?}");
+    }
+
+    // Origins: listed only, on the route that lists them; same-origin only on `auth: none`.
     let post = |path: &str, origin: &str, token: Option<&str>| {
         let mut r =
             mcp_post(&c, &s.gw.url(path), &jsonrpc(1, "ping", json!({}))).header("origin", origin);

@@ -719,3 +719,32 @@ async fn large_answers_arrive_intact_in_every_framing() {
     assert_eq!(r.text().await.unwrap(), text, "close-delimited answer");
     raw_task.await.unwrap();
 }
+
+/// Logs written to a file (the harness's stdout is one) read as plain text: no colour escape
+/// codes, and durations in whole microseconds rather than float noise.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_to_a_file_are_plain_text_with_round_durations() {
+    let up = upstream().await;
+    let gw = gateway_for(&up).await;
+    let r = mcp_post(
+        &client(),
+        &gw.url("/github/mcp"),
+        &jsonrpc(1, "ping", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.log().contains("duration_ms=") {
+        assert!(Instant::now() < deadline, "no access line:\n{}", gw.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = gw.log();
+    assert!(!log.contains('\u{1b}'), "escape codes in a file:\n{log}");
+    for value in log.split("duration_ms=").skip(1) {
+        let number = value.split_whitespace().next().unwrap();
+        let decimals = number.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 3, "duration_ms={number}");
+    }
+}

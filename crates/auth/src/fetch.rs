@@ -69,12 +69,16 @@ pub(crate) async fn json_object(
         .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
 }
 
-/// reqwest errors print the URL, which for introspection never matters and for others is in
-/// the surrounding log context already.
+/// reqwest errors print the URL; keep it (an operator needs to see which endpoint failed) but
+/// without query or user info, where a misconfigured secret could sit, and add the underlying
+/// cause (reqwest's own text stops at "error sending request").
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<url>");
+        s = s.replace(url.as_str(), &printable_url(url));
+    }
+    if let Some(cause) = std::error::Error::source(e).and_then(std::error::Error::source) {
+        s = format!("{s}: {cause}");
     }
     if e.is_timeout() {
         return "timed out".into();
@@ -83,6 +87,16 @@ fn without_url(e: &reqwest::Error) -> String {
         return format!("connect error ({s})");
     }
     s
+}
+
+/// Scheme, host, port and path only.
+fn printable_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
 }
 
 /// `max-age` from a `Cache-Control` value; `no-cache`/`no-store` read as zero.
@@ -108,6 +122,29 @@ pub(crate) fn parse_max_age(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_urls_keep_the_endpoint_and_drop_what_may_be_secret() {
+        let u = url::Url::parse("https://user:pw@idp.example.com:8443/jwks?key=s3cret#x").unwrap();
+        assert_eq!(printable_url(&u), "https://idp.example.com:8443/jwks");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_names_the_endpoint_and_the_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/jwks?token=s3cret");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let req = reqwest::Client::new().get(&url);
+        let Err(e) = json_object(req, Duration::from_secs(5), MAX_DOCUMENT).await else {
+            panic!("nothing listens there");
+        };
+        assert!(e.contains(&format!("http://127.0.0.1:{port}/jwks")), "{e}");
+        assert!(!e.contains("s3cret") && !e.contains("<url>"), "{e}");
+    }
 
     #[test]
     fn cache_control() {

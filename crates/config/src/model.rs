@@ -197,23 +197,40 @@ pub struct McpRule {
     pub deny: bool,
 }
 
-/// Header names for identity passed to the upstream (`routes[].identity_headers`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Header names for identity passed to the upstream (`routes[].identity_headers`): only the
+/// named ones are sent; `{}` names all four with their default names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IdentityHeaders {
-    pub subject: String,
-    pub email: String,
-    pub scopes: String,
-    pub client_id: String,
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub scopes: Option<String>,
+    pub client_id: Option<String>,
 }
 
-impl Default for IdentityHeaders {
-    fn default() -> Self {
+impl IdentityHeaders {
+    /// Default names, in the order subject, email, scopes, client id. Client-sent copies of
+    /// these are removed whenever identity headers are on, named or not.
+    pub const DEFAULT_NAMES: [&'static str; 4] = [
+        "x-mcp-subject",
+        "x-mcp-email",
+        "x-mcp-scopes",
+        "x-mcp-client-id",
+    ];
+
+    /// `identity_headers: {}`: all four, default names.
+    pub fn all_default() -> IdentityHeaders {
+        let [subject, email, scopes, client_id] = Self::DEFAULT_NAMES.map(|n| Some(n.to_owned()));
         IdentityHeaders {
-            subject: "x-mcp-subject".into(),
-            email: "x-mcp-email".into(),
-            scopes: "x-mcp-scopes".into(),
-            client_id: "x-mcp-client-id".into(),
+            subject,
+            email,
+            scopes,
+            client_id,
         }
+    }
+
+    /// subject, email, scopes, client id — in that order.
+    pub fn names(&self) -> [Option<&str>; 4] {
+        [&self.subject, &self.email, &self.scopes, &self.client_id].map(|n| n.as_deref())
     }
 }
 

@@ -449,7 +449,11 @@ routes:
 ";
     let errs = errors(yaml);
     assert_eq!(errs.len(), 1);
-    assert_error(&errs, "routes[2].path", "duplicate route for host and path");
+    assert_error(
+        &errs,
+        "routes[2].path",
+        "duplicate route for host and path \"b.example.com/mcp\" (also at routes[1].path)",
+    );
 }
 
 #[test]

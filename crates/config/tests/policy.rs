@@ -74,8 +74,8 @@ fn the_issue_example_parses() {
     assert_eq!(m.origins, vec!["https://app.example.com"]);
     assert!(m.allow_batches);
     let ih = m.identity_headers.as_ref().unwrap();
-    assert_eq!(ih.subject, "x-user");
-    assert_eq!(ih.email, "x-mcp-email");
+    assert_eq!(ih.subject.as_deref(), Some("x-user"));
+    assert_eq!(ih.email, None, "only what is named is sent");
     assert_eq!(m.session_idle_timeout, Duration::from_secs(600));
 }
 

@@ -3,7 +3,7 @@
 
 use http::{HeaderName, HeaderValue};
 use mcpgate_auth::Principal;
-use mcpgate_config::{Route, RouteAuth};
+use mcpgate_config::{IdentityHeaders, Route, RouteAuth};
 use mcpgate_http::routing::normalize_host;
 
 use crate::policy::RoutePolicy;
@@ -23,8 +23,11 @@ pub struct RouteMcp {
 
 /// The header names of `routes[].identity_headers`, parsed once.
 pub struct IdentityNames {
-    /// subject, email, scopes, client id — in that order.
-    pub names: [HeaderName; 4],
+    /// subject, email, scopes, client id — in that order; `None` is not sent.
+    pub names: [Option<HeaderName>; 4],
+    /// Removed from client requests: the configured names and the four default names, so a
+    /// client cannot pass off its own `X-MCP-Email` beside a gateway-set `X-User`.
+    pub strip: Vec<HeaderName>,
 }
 
 /// A configured identity header name that is not a valid header name (configuration validation
@@ -46,14 +49,7 @@ impl RouteMcp {
             .map(normalize_host)
             .collect();
         let identity = match &route.mcp.identity_headers {
-            Some(h) => Some(IdentityNames {
-                names: [
-                    header_name(&h.subject)?,
-                    header_name(&h.email)?,
-                    header_name(&h.scopes)?,
-                    header_name(&h.client_id)?,
-                ],
-            }),
+            Some(h) => Some(IdentityNames::compile(h)?),
             None => None,
         };
         Ok(RouteMcp {
@@ -99,8 +95,21 @@ impl RouteMcp {
 }
 
 impl IdentityNames {
-    /// The caller's identity headers; values that are not plain visible ASCII are left out
-    /// rather than sent mangled.
+    fn compile(h: &IdentityHeaders) -> Result<IdentityNames, BadIdentityHeader> {
+        let [s, e, sc, c] = h.names().map(|n| n.map(header_name).transpose());
+        let names = [s?, e?, sc?, c?];
+        let mut strip: Vec<HeaderName> = names.iter().flatten().cloned().collect();
+        for d in IdentityHeaders::DEFAULT_NAMES {
+            let d = HeaderName::from_static(d);
+            if !strip.contains(&d) {
+                strip.push(d);
+            }
+        }
+        Ok(IdentityNames { names, strip })
+    }
+
+    /// The caller's identity headers that are named; values that are not plain visible ASCII
+    /// are left out rather than sent mangled.
     pub fn values(&self, p: &Principal) -> Vec<(HeaderName, HeaderValue)> {
         let [subject, email, scopes, client_id] = &self.names;
         let scope_list = (!p.scopes.is_empty()).then(|| p.scopes.join(" "));
@@ -112,6 +121,7 @@ impl IdentityNames {
         ]
         .into_iter()
         .filter_map(|(name, v)| {
+            let name = name.as_ref()?;
             let v = v.filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))?;
             Some((name.clone(), HeaderValue::try_from(v).ok()?))
         })
@@ -157,5 +167,48 @@ mod tests {
         assert!(!open.origin_allowed(Some("http://evil.example"), Some("127.0.0.1:8080")));
         assert!(!open.origin_allowed(Some("null"), Some("127.0.0.1:8080")));
         assert!(!open.origin_allowed(None, None));
+    }
+
+    #[test]
+    fn only_named_identity_headers_are_sent_and_every_default_name_is_stripped() {
+        use super::{IdentityHeaders, IdentityNames};
+        let only_subject = IdentityHeaders {
+            subject: Some("x-user".into()),
+            ..IdentityHeaders::default()
+        };
+        let names = IdentityNames::compile(&only_subject).unwrap();
+        let p = mcpgate_auth::Principal {
+            subject: Some("alice".into()),
+            email: Some("alice@example.com".into()),
+            scopes: vec!["mcp:read".into()],
+            client_id: Some("cli".into()),
+            issuer: "https://idp.example.com".into(),
+            issuer_name: "idp".into(),
+            audience: vec![],
+            expires_at: None,
+            email_verified: true,
+            groups: vec![],
+            claims: Default::default(),
+            token_hash: "h".into(),
+        };
+        let sent: Vec<String> = names
+            .values(&p)
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(sent, ["x-user"]);
+        let stripped: Vec<&str> = names.strip.iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            stripped,
+            [
+                "x-user",
+                "x-mcp-subject",
+                "x-mcp-email",
+                "x-mcp-scopes",
+                "x-mcp-client-id"
+            ]
+        );
+        let all = IdentityNames::compile(&IdentityHeaders::all_default()).unwrap();
+        assert_eq!(all.values(&p).len(), 4);
     }
 }

@@ -145,25 +145,26 @@ fn origin(cx: &mut Ctx, path: &str, s: &Str) -> Option<String> {
 }
 
 fn identity_headers(cx: &mut Ctx, path: &str, raw: &RawIdentityHeaders) -> Option<IdentityHeaders> {
-    let d = IdentityHeaders::default();
-    let mut name = |k: &str, v: &Option<Str>, default: String| match v {
-        None => Some(default),
-        Some(s) => {
-            let p = key(path, k);
-            let n = cx.parse(&p, s, "header name", names::header_name)?;
-            if matches!(
-                n.as_str(),
-                "authorization" | "cookie" | "proxy-authorization"
-            ) {
-                return cx.fail(&p, "must not be a credential header");
-            }
-            Some(n)
+    let named = [&raw.subject, &raw.email, &raw.scopes, &raw.client_id];
+    if named.iter().all(|n| n.is_none()) {
+        return Some(IdentityHeaders::all_default());
+    }
+    let mut name = |k: &str, v: &Option<Str>| -> Option<Option<String>> {
+        let Some(s) = v else { return Some(None) };
+        let p = key(path, k);
+        let n = cx.parse(&p, s, "header name", names::header_name)?;
+        if matches!(
+            n.as_str(),
+            "authorization" | "cookie" | "proxy-authorization"
+        ) {
+            return cx.fail(&p, "must not be a credential header");
         }
+        Some(Some(n))
     };
-    let subject = name("subject", &raw.subject, d.subject);
-    let email = name("email", &raw.email, d.email);
-    let scopes = name("scopes", &raw.scopes, d.scopes);
-    let client_id = name("client_id", &raw.client_id, d.client_id);
+    let subject = name("subject", &raw.subject);
+    let email = name("email", &raw.email);
+    let scopes = name("scopes", &raw.scopes);
+    let client_id = name("client_id", &raw.client_id);
     Some(IdentityHeaders {
         subject: subject?,
         email: email?,

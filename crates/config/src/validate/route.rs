@@ -43,11 +43,20 @@ pub(super) fn routes(
     );
     cx.unique(
         "route for host and path",
-        outs.iter()
-            .enumerate()
-            .filter_map(|(i, o)| Some((key(&index("routes", i), "path"), o.location.clone()?))),
+        outs.iter().enumerate().filter_map(|(i, o)| {
+            let (host, path) = o.location.as_ref()?;
+            Some((key(&index("routes", i), "path"), location_text(host, path)))
+        }),
     );
     outs
+}
+
+/// How a route's host and path read in an error: `tools.example.com/mcp`, or `/mcp` on any host.
+fn location_text(host: &Option<String>, path: &str) -> String {
+    match host {
+        Some(h) => format!("{h}{path}"),
+        None => format!("{path} (any host)"),
+    }
 }
 
 /// Reports route auth issuers that no `issuers` entry defines.

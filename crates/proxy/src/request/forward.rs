@@ -61,7 +61,7 @@ pub fn prepare_request(
         forwarded: fwd,
         configured: &route.upstream.headers,
         strip: &route.upstream.strip_headers,
-        identity_names: identity.map_or(&[], |i| &i.names[..]),
+        identity_names: identity.map_or(&[], |i| &i.strip[..]),
         identity: identity
             .zip(ctx.principal.as_deref())
             .map(|(i, p)| i.values(p))
