@@ -3,7 +3,7 @@
 # a cluster or a Docker daemon: installs Helm v4 (the PyPI package helm-python-sdk, Helm's Go SDK as
 # a shared library) into target/deploy-venv once, then runs tests/deploy/test_deploy.py.
 # MCPGATE_BIN (default target/debug/mcpgate) must exist: the rendered configurations go through
-# `mcpgate check`. Extra arguments go to unittest (e.g. `HelmChart.test_probes_use_the_admin_port`).
+# `mcpgate check`. Arguments name tests to run (e.g. `HelmChart.test_probes_use_the_admin_port`).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -14,4 +14,5 @@ if [ ! -x "$MCPGATE_BIN" ]; then
   exit 1
 fi
 cd "$here"
-exec "$python" -m unittest -v test_deploy "$@"
+if [ $# -eq 0 ]; then set -- test_deploy; else set -- "${@/#/test_deploy.}"; fi
+exec "$python" -m unittest -v "$@"

@@ -123,6 +123,18 @@ def merged(base, extra):
     return out
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML that Kubernetes' strict decoding would accept: a duplicate key is an error, not a
+    silent last-one-wins."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        duplicates = {k for k in keys if keys.count(k) > 1}
+        if duplicates:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def render(values=None):
     """Every object the chart renders with these values, as parsed YAML."""
     chart = helm.Chart.load(str(CHART))
@@ -131,7 +143,7 @@ def render(values=None):
     for path, text in manifests.items():
         if path.endswith(".txt"):
             continue
-        docs += [d for d in yaml.safe_load_all(text) if d]
+        docs += [d for d in yaml.load_all(text, Loader=StrictLoader) if d]
     return docs
 
 
@@ -319,15 +331,15 @@ class HelmChart(unittest.TestCase):
     def test_config_is_a_directory_mount_without_a_restart_checksum(self):
         # kubelet updates a ConfigMap volume by swapping a symlink; a subPath mount never sees it,
         # and a checksum annotation would restart every pod instead of mcpgate's live reload.
-        docs = render(ALL_FEATURES)
-        deployment = of_kind(docs, "Deployment")[0]
-        template = deployment["spec"]["template"]
-        annotations = template["metadata"].get("annotations", {})
-        self.assertFalse([a for a in annotations if a.startswith("checksum/")], annotations)
-        gw = template["spec"]["containers"][0]
-        mount = next(m for m in gw["volumeMounts"] if m["name"] == "config")
-        self.assertNotIn("subPath", mount)
-        self.assertEqual(gw["args"], ["run", "--config", mount["mountPath"] + "/mcpgate.yaml"])
+        for values in (None, ALL_FEATURES):
+            deployment = of_kind(render(values), "Deployment")[0]
+            template = deployment["spec"]["template"]
+            annotations = template["metadata"].get("annotations", {})
+            self.assertFalse([a for a in annotations if a.startswith("checksum/")], annotations)
+            gw = template["spec"]["containers"][0]
+            mount = next(m for m in gw["volumeMounts"] if m["name"] == "config")
+            self.assertNotIn("subPath", mount)
+            self.assertEqual(gw["args"], ["run", "--config", mount["mountPath"] + "/mcpgate.yaml"])
 
     def test_every_rendered_config_passes_mcpgate_check(self):
         for values in (None, ALL_FEATURES):
