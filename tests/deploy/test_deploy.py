@@ -20,6 +20,7 @@ import unittest
 from pathlib import Path
 
 import helm_python as helm
+import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,12 @@ RULES = ROOT / "deploy/prometheus/mcpgate-rules.yaml"
 DASHBOARD = ROOT / "deploy/grafana/mcpgate-dashboard.json"
 SIDECAR = ROOT / "deploy/kubernetes/sidecar.yaml"
 DOCKERFILE = ROOT / "deploy/Dockerfile"
+
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: preStop `sleep`) and the newest
+# whose API schema kubernetes-validate ships.
+KUBE_VERSIONS = ("1.30.0", "1.37.0")
+# Prometheus operator kinds: no schema in kubernetes-validate; their content is checked by the tests.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 # Metrics other engineers are adding for issue 13 (rate limits, reload, JWKS, certificates), which the
 # dashboard and the alert rules already show. Once a name is registered in crates/ it is found there;
@@ -145,6 +152,22 @@ def render(values=None):
             continue
         docs += [d for d in yaml.load_all(text, Loader=StrictLoader) if d]
     return docs
+
+
+def schema_problems(docs):
+    """Every object against the Kubernetes API schema, strictly (an unknown or misspelt field is an
+    error, as `kubectl apply --validate=strict` would make it)."""
+    found = []
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                path = ".".join(str(p) for p in e.path)
+                found.append(f"{doc['kind']}/{doc['metadata']['name']} on {version}: {path}: {e.message}")
+    return found
 
 
 def of_kind(docs, kind):
@@ -283,6 +306,10 @@ class HelmChart(unittest.TestCase):
         ingress = of_kind(docs, "Ingress")[0]
         backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         self.assertEqual(backend["port"], {"name": "mcp"}, "the Ingress reaches the MCP port only")
+
+    def test_every_object_matches_the_kubernetes_api_schema(self):
+        for values in (None, ALL_FEATURES, merged(ALL_FEATURES, FUTURE_KEYS)):
+            self.assertEqual(schema_problems(render(values)), [])
 
     def test_every_pod_meets_the_restricted_pod_security_standard(self):
         for values in (None, ALL_FEATURES, merged(ALL_FEATURES, FUTURE_KEYS)):
@@ -444,6 +471,9 @@ class SidecarExample(unittest.TestCase):
         self.assertEqual(gw["restartPolicy"], "Always")
         self.assertEqual(gw["startupProbe"]["httpGet"]["path"], "/healthz")
         self.assertEqual(self.pod.spec["initContainers"][0]["name"], "mcpgate")
+
+    def test_every_object_matches_the_kubernetes_api_schema(self):
+        self.assertEqual(schema_problems(self.docs), [])
 
     def test_both_containers_meet_the_restricted_pod_security_standard(self):
         self.assertEqual(len(self.pod.containers()), 2)
