@@ -410,6 +410,14 @@ class HelmChart(unittest.TestCase):
             with self.assertRaisesRegex(helm.HelmError, re.escape(hint)):
                 render(values)
 
+    def test_values_schema_refuses_misspelt_and_unsafe_values(self):
+        for values, where in (({"rateLimit": {"store": "memory"}}, "rateLimit"),
+                              ({"securityContext": {"runAsUser": 0}}, "runAsUser"),
+                              ({"secretFiles": [{"name": "Bad_Name", "secretName": "x"}]}, "secretFiles"),
+                              ({"drain": {"preStopSeconds": -1}}, "preStopSeconds")):
+            with self.assertRaisesRegex(helm.HelmError, where):
+                render(values)
+
     def test_prometheus_rule_and_dashboard_objects_embed_the_shipped_files(self):
         docs = render(ALL_FEATURES)
         rule = of_kind(docs, "PrometheusRule")[0]
