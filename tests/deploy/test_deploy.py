@@ -31,9 +31,10 @@ DASHBOARD = ROOT / "deploy/grafana/mcpgate-dashboard.json"
 SIDECAR = ROOT / "deploy/kubernetes/sidecar.yaml"
 DOCKERFILE = ROOT / "deploy/Dockerfile"
 
-# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: preStop `sleep`) and the newest
-# whose API schema kubernetes-validate ships.
-KUBE_VERSIONS = ("1.30.0", "1.37.0")
+# Kubernetes API versions to validate against: the oldest kubernetes-validate ships (the chart's
+# kubeVersion floor) and the newest. The preStop `sleep` action (drain.sleepAction, the sidecar
+# example) needs 1.30.
+OLDEST, SLEEP_ACTION, NEWEST = "1.25.0", "1.30.0", "1.37.0"
 # Prometheus operator kinds: no schema in kubernetes-validate; their content is checked by the tests.
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
@@ -154,14 +155,14 @@ def render(values=None):
     return docs
 
 
-def schema_problems(docs):
-    """Every object against the Kubernetes API schema, strictly (an unknown or misspelt field is an
+def schema_problems(docs, versions):
+    """Every object against the Kubernetes API schemas, strictly (an unknown or misspelt field is an
     error, as `kubectl apply --validate=strict` would make it)."""
     found = []
     for doc in docs:
         if doc["kind"] in CUSTOM_KINDS:
             continue
-        for version in KUBE_VERSIONS:
+        for version in versions:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as e:
@@ -308,8 +309,10 @@ class HelmChart(unittest.TestCase):
         self.assertEqual(backend["port"], {"name": "mcp"}, "the Ingress reaches the MCP port only")
 
     def test_every_object_matches_the_kubernetes_api_schema(self):
-        for values in (None, ALL_FEATURES, merged(ALL_FEATURES, FUTURE_KEYS)):
-            self.assertEqual(schema_problems(render(values)), [])
+        self.assertEqual(schema_problems(render(), (SLEEP_ACTION, NEWEST)), [])
+        self.assertFalse(ALL_FEATURES["drain"]["sleepAction"])
+        for values in (ALL_FEATURES, merged(ALL_FEATURES, FUTURE_KEYS)):
+            self.assertEqual(schema_problems(render(values), (OLDEST, NEWEST)), [])
 
     def test_every_pod_meets_the_restricted_pod_security_standard(self):
         for values in (None, ALL_FEATURES, merged(ALL_FEATURES, FUTURE_KEYS)):
@@ -481,7 +484,7 @@ class SidecarExample(unittest.TestCase):
         self.assertEqual(self.pod.spec["initContainers"][0]["name"], "mcpgate")
 
     def test_every_object_matches_the_kubernetes_api_schema(self):
-        self.assertEqual(schema_problems(self.docs), [])
+        self.assertEqual(schema_problems(self.docs, (SLEEP_ACTION, NEWEST)), [])
 
     def test_both_containers_meet_the_restricted_pod_security_standard(self):
         self.assertEqual(len(self.pod.containers()), 2)
