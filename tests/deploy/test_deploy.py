@@ -695,7 +695,7 @@ class DockerImage(unittest.TestCase):
         if step.startswith("cargo build"):
             self.assertIn("--locked", step)
             # (?m): cargo may first print "Blocking waiting for file lock" when another cargo runs.
-        self.assertRegex(out.stderr.strip(), r"(?m)^error: no bin target named `__replay__`", step)
+            self.assertRegex(out.stderr.strip(), r"(?m)^error: no bin target named `__replay__`", step)
         else:
             self.assertEqual(out.returncode, 0, f"{step}: {out.stderr}")
 
