@@ -69,28 +69,38 @@ pub(crate) async fn json_object(
         .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
 }
 
-/// reqwest errors print the URL; keep it (an operator needs to see which endpoint failed) but
-/// without query or user info, where a misconfigured secret could sit, and add the underlying
-/// cause (reqwest's own text stops at "error sending request").
+/// reqwest errors print the whole URL (query included, where a misconfigured secret could sit);
+/// callers that may name the endpoint prefix [`printable_url`] instead. Add the underlying cause:
+/// reqwest's own text stops at "error sending request".
 fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), &printable_url(url));
-    }
-    if let Some(cause) = std::error::Error::source(e).and_then(std::error::Error::source) {
-        s = format!("{s}: {cause}");
-    }
     if e.is_timeout() {
         return "timed out".into();
     }
-    if e.is_connect() {
-        return format!("connect error ({s})");
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(&format!(" for url ({url})"), "");
+        s = s.replace(url.as_str(), "<url>");
     }
-    s
+    match root_cause(e) {
+        Some(cause) if e.is_connect() => format!("connect error: {cause}"),
+        Some(cause) => format!("{s}: {cause}"),
+        None => s,
+    }
 }
 
-/// Scheme, host, port and path only.
-fn printable_url(url: &url::Url) -> String {
+/// The innermost error (`Connection refused`, `invalid peer certificate: …`).
+fn root_cause<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e (dyn std::error::Error + 'static)> {
+    let mut cause = e.source()?;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Some(cause)
+}
+
+/// Scheme, host, port and path only: what an operator needs to find the endpoint in a log.
+pub(crate) fn printable_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
@@ -130,7 +140,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_fetch_names_the_endpoint_and_the_cause() {
+    async fn a_failed_fetch_says_why_and_never_prints_the_query() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -142,7 +152,7 @@ mod tests {
         let Err(e) = json_object(req, Duration::from_secs(5), MAX_DOCUMENT).await else {
             panic!("nothing listens there");
         };
-        assert!(e.contains(&format!("http://127.0.0.1:{port}/jwks")), "{e}");
+        assert!(e.to_lowercase().contains("refused"), "{e}");
         assert!(!e.contains("s3cret") && !e.contains("<url>"), "{e}");
     }
 

@@ -293,7 +293,13 @@ impl IssuerKeys {
         &self,
         url: Url,
     ) -> Result<(serde_json::Map<String, serde_json::Value>, Option<Duration>), String> {
-        let f = fetch::json_object(self.http.get(url), self.refresh.timeout, MAX_DOCUMENT).await?;
+        let f = fetch::json_object(
+            self.http.get(url.clone()),
+            self.refresh.timeout,
+            MAX_DOCUMENT,
+        )
+        .await
+        .map_err(|e| format!("{}: {e}", fetch::printable_url(&url)))?;
         Ok((f.body, f.max_age))
     }
 
@@ -484,6 +490,32 @@ mod tests {
         assert_eq!(
             u[1].as_str(),
             "https://idp.example.com/.well-known/oauth-authorization-server"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_jwks_fetch_names_the_endpoint_without_its_query() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/jwks?key=s3cret")).unwrap();
+        let keys = IssuerKeys::new(
+            "https://idp.example".into(),
+            JwksSource::Uri(url),
+            JwksRefresh::default(),
+            reqwest::Client::new(),
+        );
+        let e = keys.refresh_now().await.unwrap_err();
+        assert!(
+            e.starts_with(&format!("http://127.0.0.1:{port}/jwks: ")),
+            "{e}"
+        );
+        assert!(
+            e.to_lowercase().contains("refused") && !e.contains("s3cret"),
+            "{e}"
         );
     }
 }
