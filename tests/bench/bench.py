@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 OUT = HERE / ".out"
 MCPGATE = ROOT / "target" / "release" / "mcpgate"
+# The smallest pingora proxy on mcpgate's own pingora build (crates/bare-pingora): the framework's cost.
+BARE_PINGORA = ROOT / "target" / "release" / "bare-pingora"
 AUDIENCE = "urn:mcpgate:bench"
 QUICK = "--quick" in sys.argv
 DURATION = 2 if QUICK else 8
@@ -75,7 +77,7 @@ H1 = PROTOCOLS[0]
 class Variant(NamedTuple):
     key: str
     title: str
-    server: str  # "direct" (upstream nginx), "nginx" (nginx reverse proxy) or "gateway"
+    server: str  # "direct" (upstream nginx), "nginx" (nginx reverse proxy), "pingora" (bare) or "gateway"
     path: str
     tokens: str | None = None  # file in OUT with one bearer token per line
 
@@ -83,6 +85,7 @@ class Variant(NamedTuple):
 VARIANTS = [
     Variant("direct", "1. direct to upstream", "direct", "/mcp"),
     Variant("nginx", "2. nginx reverse proxy, no auth", "nginx", "/mcp"),
+    Variant("pingora", "2b. bare pingora proxy (upstream_peer only)", "pingora", "/mcp"),
     Variant("none", "3. mcpgate, auth: none", "gateway", "/none/mcp"),
     Variant("jwt-rs256", "4. mcpgate, JWT RS256 (cached)", "gateway", "/jwt/mcp", "tokens-RS256.txt"),
     Variant("jwt-es256", "4. mcpgate, JWT ES256 (cached)", "gateway", "/jwt/mcp", "tokens-ES256.txt"),
@@ -115,6 +118,8 @@ def allocate_ports() -> Ports:
     gw = free_port()
     ports = {server: {kind: free_port() for kind in ("plain", "tls", "h2c")} for server in ("direct", "nginx")}
     ports["gateway"] = {"plain": gw, "tls": free_port(), "h2c": gw}
+    bare = free_port()
+    ports["pingora"] = {"plain": bare, "tls": free_port(), "h2c": bare}
     ports["other"] = {name: free_port() for name in ("admin", "introspection", "sse")}
     return ports
 
@@ -515,9 +520,14 @@ def start_servers(ports: Ports, gateway: bool = True) -> subprocess.Popen | None
             wait_port(p, proc, f"{server} nginx")
     if not gateway:
         return None
+    bare = ports["pingora"]
+    b = start("bare-pingora", [BARE_PINGORA, f"127.0.0.1:{bare['plain']}", f"127.0.0.1:{bare['tls']}", cert, key,
+                               f"127.0.0.1:{ports['direct']['plain']}"])
+    for p in (bare["plain"], bare["tls"]):
+        wait_port(p, b, "bare pingora")
     g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(ports, cert, key)])
     wait_ready(f"http://127.0.0.1:{other['admin']}/readyz", g)
-    SERVER_PIDS.update(direct=[n_up.pid], nginx=[n_proxy.pid], gateway=[g.pid])
+    SERVER_PIDS.update(direct=[n_up.pid], nginx=[n_proxy.pid], pingora=[b.pid], gateway=[g.pid])
     return g
 
 
@@ -568,14 +578,16 @@ def matrix_rows(results: list[dict], proto: Protocol) -> list[dict]:
 def protocol_table(results: list[dict], proto: Protocol) -> list[str]:
     tls = next((r["tls"] for r in matrix_rows(results, proto) if r.get("tls")), None)
     lines = [f"**{proto.label}** — {proto.tool}{f', {tls}' if tls else ''}", "",
-             "| variant | conns | req/s | × direct | × nginx | p50 µs | p99 µs | p99.9 µs | added p99 vs direct µs "
-             "| server CPU µs/req | CPU × nginx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| variant | conns | req/s | × direct | × nginx | × bare pingora | p50 µs | p99 µs | p99.9 µs "
+             "| added p99 vs direct µs | server CPU µs/req | CPU × nginx |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in matrix_rows(results, proto):
         d = find(results, "direct", r["conns"], proto.key)
         n = find(results, "nginx", r["conns"], proto.key)
+        b = find(results, "pingora", r["conns"], proto.key)
         lines.append(
             f"| {r['title']} | {r['conns']} | {r['rps']:.0f} | {r['rps'] / d['rps']:.2f} | {r['rps'] / n['rps']:.2f} | "
+            f"{ratio(r['rps'], b['rps'] if b else None)} | "
             f"{r['p50_us']} | {r['p99_us']} | {r['p999_us']} | {r['p99_us'] - d['p99_us']} | "
             f"{cpu_cell(r.get('cpu_us'))} | {ratio(r.get('cpu_us'), n.get('cpu_us'))} |"
         )

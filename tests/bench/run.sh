@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 bash "$here/install-tools.sh" nginx:nginx-light wrk:wrk h2load:nghttp2-client node:nodejs openssl:openssl
-echo "--- bench: building mcpgate --release"
-(cd "$root" && cargo build --release --locked -p mcpgate)
+echo "--- bench: building mcpgate and the bare pingora baseline --release"
+(cd "$root" && cargo build --release --locked -p mcpgate -p mcpgate-bare-pingora)
 echo "--- bench: running"
 exec python3 "$here/bench.py" "$@"
