@@ -32,7 +32,7 @@ ROOT = HERE.parent.parent
 OUT = HERE / ".out"
 MCPGATE = ROOT / "target" / "release" / "mcpgate"
 # The smallest pingora proxy on mcpgate's own pingora build (crates/bare-pingora): the framework's cost.
-BARE_PINGORA = ROOT / "target" / "release" / "bare-pingora"
+BARE_PINGORA = Path(os.environ.get("BARE_PINGORA", ROOT / "target" / "release" / "bare-pingora"))
 AUDIENCE = "urn:mcpgate:bench"
 QUICK = "--quick" in sys.argv
 DURATION = 2 if QUICK else 8

@@ -12,6 +12,8 @@ CPU's SHA extensions), which is the same before and after any change.
 
 usage: python3 tests/bench/callgrind.py [path/to/mcpgate ...]   (default: target/release/mcpgate)
 Several binaries are measured in one run, side by side (e.g. a baseline build and the current one).
+The bare pingora proxy (target/release/bare-pingora, built by run.sh) is measured in the same run
+when present: its request path is the framework's cost, and mcpgate's minus it is mcpgate's own.
 Needs what tests/bench/run.sh installs (nginx, node, openssl) and valgrind.
 """
 
@@ -29,12 +31,12 @@ FEW, MANY = 200, 1200
 ROUTE = "/policy/mcp"
 
 
-def post_many(port: int, token: str, n: int) -> None:
+def post_many(port: int, token: str, n: int, route: str = ROUTE) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                "Accept": "application/json, text/event-stream"}
     for _ in range(n):
-        conn.request("POST", ROUTE, body=bench.CALL_BODY, headers=headers)
+        conn.request("POST", route, body=bench.CALL_BODY, headers=headers)
         resp = conn.getresponse()
         resp.read()
         if resp.status != 200:
@@ -75,6 +77,23 @@ def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: 
     return counts
 
 
+def bare_instructions(ports: bench.Ports, n: int) -> int:
+    """The bare pingora proxy's request path for `n` POSTs (its token is ignored: no hooks)."""
+    out = bench.OUT / f"callgrind.bare-pingora.{n}.out"
+    cert, key = bench.make_cert()
+    bare = ports["pingora"]
+    b = bench.start(f"callgrind-bare-{n}", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                            bench.BARE_PINGORA, f"127.0.0.1:{bare['plain']}", f"127.0.0.1:{bare['tls']}",
+                                            cert, key, f"127.0.0.1:{ports['direct']['plain']}"])
+    bench.wait_port(bare["plain"], b, "bare pingora under valgrind")
+    post_many(bare["plain"], "-", n, "/mcp")
+    bench.stop_all_of([b])
+    counts = inclusive(out)
+    if "request path" not in counts:
+        raise RuntimeError(f"{out}: no request path found")
+    return counts["request path"]
+
+
 def main() -> int:
     binaries = [Path(a).resolve() for a in sys.argv[1:]] or [bench.MCPGATE]
     bench.OUT.mkdir(exist_ok=True)
@@ -83,12 +102,20 @@ def main() -> int:
         bench.start_servers(ports, gateway=False)
         config = bench.write_gateway(ports, *bench.make_cert())
         token = (bench.OUT / "tokens-RS256.txt").read_text().split()[0]
+        results: list[tuple[Path, float]] = []
         for binary in binaries:
             few = instructions(binary, config, ports, token, FEW)
             many = instructions(binary, config, ports, token, MANY)
             per = {k: (many[k] - few[k]) / (MANY - FEW) for k in COUNTED}
             print(f"{binary}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
                   + " instructions per request (JWT + tool policy, HTTP/1.1 keep-alive)")
+            results.append((binary, per["request path"]))
+        if bench.BARE_PINGORA.exists():
+            bare = (bare_instructions(ports, MANY) - bare_instructions(ports, FEW)) / (MANY - FEW)
+            print(f"{bench.BARE_PINGORA}: request path {bare:,.0f} instructions per request (no hooks)")
+            for binary, path in results:
+                print(f"{binary}: mcpgate's own work {path - bare:,.0f} instructions per request "
+                      f"({path / bare:.2f}× bare pingora)")
     finally:
         bench.stop_all()
     return 0

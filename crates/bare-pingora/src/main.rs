@@ -35,9 +35,12 @@ fn main() {
         std::process::exit(2);
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // The same worker count mcpgate uses (crates/proxy/src/server.rs).
+    // The same worker count mcpgate uses (crates/proxy/src/server.rs); SIGTERM exits at once, so
+    // the bench's stop (and callgrind's output at exit) does not wait out a drain.
     let conf = ServerConf {
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
