@@ -76,6 +76,14 @@ pub trait SessionStore: Send + Sync {
     async fn remove(&self, session_id: &str) -> Result<(), StoreUnavailable>;
 }
 
+/// How this gateway keeps who owns which session (configuration `sessions.mode`).
+pub enum SessionBindings {
+    /// Sealed into the id the client sees; nothing stored anywhere.
+    Sealed(crate::seal::SessionSealer),
+    /// Bound in a store under [`session_key`]s of the upstream's ids.
+    Stored(Arc<dyn SessionStore>),
+}
+
 /// One binding and when its owner last used it.
 struct Binding {
     owner: SessionOwner,

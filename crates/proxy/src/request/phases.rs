@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use mcpgate_auth::{bearer_token, Principal};
 use mcpgate_http::budget::BodyBudget;
@@ -15,7 +16,9 @@ use mcpgate_http::{normalize_path, GatewayError, NormalizedPath};
 use mcpgate_mcp::answer::{AuditFacts, LocalAnswer};
 use mcpgate_mcp::authn::AuthFailure;
 use mcpgate_mcp::judge::Refusal;
-use mcpgate_mcp::session::{owner, session_key, SessionCheck};
+use mcpgate_mcp::session::{
+    owner, session_key, SessionBindings, SessionCheck, SessionOwner, StoreUnavailable,
+};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session as HttpSession;
 
@@ -79,7 +82,9 @@ impl McpProxy {
 
     /// 7. Session: an `Mcp-Session-Id` bound to another caller, or never seen minted through this
     ///    gateway (an unknown id, or one from before a restart), is answered as unknown (404): the
-    ///    client starts a new session. An unknown id is never bound to whoever presents it.
+    ///    client starts a new session. An unknown id is never bound to whoever presents it. A
+    ///    sealed id is opened here; the upstream later gets its own id in its place. A store that
+    ///    cannot answer refuses the request (503): fail closed.
     pub(super) async fn check_session_owner(
         &self,
         session: &HttpSession,
@@ -92,10 +97,24 @@ impl McpProxy {
         let Some(owner) = ctx.principal.as_deref().map(owner) else {
             return Ok(()); // `auth: none`: nobody to tell apart
         };
-        let check = self
-            .sessions
-            .check(&session_key(&route.name, sid), &owner)
-            .await;
+        let store = match &self.sessions {
+            SessionBindings::Sealed(sealer) => {
+                let opened = sealer.open(sid, &route.name, &owner, SystemTime::now());
+                let upstream_id = opened.map_err(|why| session_not_found(why.reason()))?;
+                ctx.upstream_session_id = Some(upstream_id);
+                ctx.session_bound = true;
+                return Ok(());
+            }
+            SessionBindings::Stored(store) => store,
+        };
+        let check = store
+            .check(
+                &session_key(&route.name, sid),
+                &owner,
+                route.session_idle_timeout,
+            )
+            .await
+            .map_err(|e| store_unavailable(&e, &owner))?;
         match check {
             SessionCheck::Mismatch => Err(session_not_found("session_owner_mismatch").into()),
             SessionCheck::Unbound => Err(session_not_found("session_unknown").into()),
@@ -314,6 +333,24 @@ fn session_not_found(audit_reason: &'static str) -> LocalAnswer {
         method: None,
         target: None,
     })
+}
+
+/// The session store cannot answer: refuse (never proceed unbound), and say why in the log.
+fn store_unavailable(e: &StoreUnavailable, owner: &SessionOwner) -> LocalAnswer {
+    tracing::warn!(
+        reason = e.reason,
+        error = %e.detail,
+        issuer = %owner.issuer,
+        "session store unavailable; refusing the request"
+    );
+    LocalAnswer::error(
+        503,
+        codes::UNAVAILABLE,
+        "session_store_unavailable",
+        "session store unavailable; retry later",
+        None,
+    )
+    .with_header("retry-after", "1")
 }
 
 pub fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
