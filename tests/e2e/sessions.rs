@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::redis::Redis;
 use common::*;
+use futures_util::StreamExt;
 use mcpgate_sample::{DemoIssuer, McpServerOptions, SampleMcpServer};
 use serde_json::{json, Value};
 
@@ -64,10 +65,15 @@ routes:
     path: /other
     upstream: {{ url: "{up}" }}
     auth: {{ issuers: [local] }}
+  - name: legacy
+    path: /legacy
+    upstream: {{ url: "{root}" }}
+    auth: {{ issuers: [local] }}
 sessions: {sessions}
 "#,
             iss = self.issuer.issuer_url(),
             up = self.up.url(),
+            root = self.up.url().trim_end_matches("/mcp"),
         );
         let mut gw = Gw::start(&yaml);
         gw.ready().await;
@@ -272,6 +278,76 @@ async fn sealed_ids_expire_after_their_max_age() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(gw.log().contains("session_expired"));
+}
+
+/// The next complete SSE event of `stream` (10 s at most).
+async fn next_event(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+) -> String {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            return buf.drain(..end + 2).collect();
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is open")
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn legacy_sse_sessions_are_sealed_too() {
+    let w = World::start().await;
+    let config = sealed(&[1]);
+    let a = w.gateway(&config).await;
+    let b = w.gateway(&config).await;
+    let (alice, bob) = (w.token("alice", "/legacy"), w.token("bob", "/legacy"));
+    let sse = client()
+        .get(a.url("/legacy/sse"))
+        .header("accept", "text/event-stream")
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let mut stream = sse.bytes_stream();
+    let mut buf = String::new();
+    let event = next_event(&mut stream, &mut buf).await;
+    let endpoint = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        endpoint.starts_with("/legacy/messages?mcpgate_session=s1.")
+            && !endpoint.contains("sessionId"),
+        "the upstream's session query is sealed: {endpoint}"
+    );
+    let post = |gw: &Gw, token: &str| {
+        mcp_post(
+            &client(),
+            &gw.url(&endpoint),
+            &jsonrpc(9, "tools/list", json!({})),
+        )
+        .bearer_auth(token.to_owned())
+        .send()
+    };
+    let theirs = post(&b, &bob).await.unwrap();
+    assert_eq!(theirs.status(), 404, "Bob cannot post into Alice's session");
+    let v: Value = theirs.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32011);
+    // Alice, through the other replica: the upstream gets its own `?sessionId=` and answers on
+    // her stream.
+    let mine = post(&b, &alice).await.unwrap();
+    assert_eq!(mine.status(), 202);
+    let answer = next_event(&mut stream, &mut buf).await;
+    assert!(
+        answer.contains("\"id\":9") && answer.contains("tools"),
+        "{answer}"
+    );
 }
 
 /// The Redis keys of live bindings (`KEYS` is fine on a test's own Redis).

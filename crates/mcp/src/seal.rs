@@ -7,6 +7,11 @@
 //! reordered freely; the version and key id are authenticated as associated data. Nonces are
 //! random (96 bits): NIST SP 800-38D §8.3 allows 2³² invocations per key with random nonces,
 //! far beyond the sessions a key seals between rotations.
+//!
+//! Legacy HTTP+SSE (2024-11-05) names its session in the query of the `endpoint` URL, under a
+//! name each SDK picks (`sessionId`, `session_id`). The whole query is sealed instead, into one
+//! parameter, [`LEGACY_PARAM`]; a POST carrying it gets the upstream's own query back. A sealed
+//! query and a sealed `Mcp-Session-Id` are different kinds: neither opens as the other.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::session::SessionOwner;
+
+/// The query parameter that carries a sealed legacy endpoint query.
+pub const LEGACY_PARAM: &str = "mcpgate_session";
 
 /// The version prefix of every sealed id this code mints.
 const PREFIX: &str = "s1.";
@@ -75,6 +83,18 @@ struct Payload {
     s: String,
     /// Creation time, Unix seconds.
     t: u64,
+    /// What `u` is.
+    k: Kind,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An `Mcp-Session-Id`.
+    #[serde(rename = "h")]
+    Header,
+    /// The query of a legacy `endpoint` URL.
+    #[serde(rename = "q")]
+    LegacyQuery,
 }
 
 struct RingKey {
@@ -114,6 +134,65 @@ impl SessionSealer {
         owner: &SessionOwner,
         now: SystemTime,
     ) -> Result<String, SealFailed> {
+        self.seal_kind(Kind::Header, upstream_id, route, owner, now)
+    }
+
+    /// The upstream's own id behind `sealed`, if it is `owner`'s session on `route` and not
+    /// older than the maximum age at `now`.
+    pub fn open(
+        &self,
+        sealed: &str,
+        route: &str,
+        owner: &SessionOwner,
+        now: SystemTime,
+    ) -> Result<String, Unsealed> {
+        self.open_kind(Kind::Header, sealed, route, owner, now)
+    }
+
+    /// A legacy `endpoint` URL (already pointing at the gateway) with its query sealed into
+    /// [`LEGACY_PARAM`]; a URL without a query is returned as it is (nothing names a session).
+    pub fn seal_endpoint(
+        &self,
+        endpoint: &str,
+        route: &str,
+        owner: &SessionOwner,
+        now: SystemTime,
+    ) -> Result<String, SealFailed> {
+        let Some((path, query)) = endpoint.split_once('?') else {
+            return Ok(endpoint.to_owned());
+        };
+        let sealed = self.seal_kind(Kind::LegacyQuery, query, route, owner, now)?;
+        Ok(format!("{path}?{LEGACY_PARAM}={sealed}"))
+    }
+
+    /// The upstream's own query behind a request query carrying [`LEGACY_PARAM`]; `None` when
+    /// the query has no such parameter (then it is not a sealed legacy session).
+    pub fn open_endpoint_query(
+        &self,
+        query: &str,
+        route: &str,
+        owner: &SessionOwner,
+        now: SystemTime,
+    ) -> Option<Result<String, Unsealed>> {
+        let mut sealed = query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix(LEGACY_PARAM)?.strip_prefix('='));
+        let first = sealed.next()?;
+        if sealed.next().is_some() {
+            // Two candidates: refuse rather than pick one.
+            return Some(Err(Unsealed::Unknown));
+        }
+        Some(self.open_kind(Kind::LegacyQuery, first, route, owner, now))
+    }
+
+    fn seal_kind(
+        &self,
+        kind: Kind,
+        upstream_id: &str,
+        route: &str,
+        owner: &SessionOwner,
+        now: SystemTime,
+    ) -> Result<String, SealFailed> {
         let sealing = self.keys.first().ok_or(SealFailed)?;
         let payload = Payload {
             u: upstream_id.to_owned(),
@@ -121,6 +200,7 @@ impl SessionSealer {
             i: owner.issuer.clone(),
             s: owner.subject.clone(),
             t: unix_secs(now),
+            k: kind,
         };
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| SealFailed)?;
@@ -140,16 +220,18 @@ impl SessionSealer {
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw)))
     }
 
-    /// The upstream's own id behind `sealed`, if it is `owner`'s session on `route` and not
-    /// older than the maximum age at `now`.
-    pub fn open(
+    fn open_kind(
         &self,
+        kind: Kind,
         sealed: &str,
         route: &str,
         owner: &SessionOwner,
         now: SystemTime,
     ) -> Result<String, Unsealed> {
         let payload = self.decrypt(sealed).ok_or(Unsealed::Unknown)?;
+        if payload.k != kind {
+            return Err(Unsealed::Unknown);
+        }
         if payload.r != route {
             return Err(Unsealed::ForeignRoute);
         }
@@ -360,6 +442,65 @@ mod tests {
         // Minted by a replica whose clock runs ahead: not refused for that.
         let ahead = s.seal("up", "main", &alice(), at(30)).unwrap();
         assert_eq!(s.open(&ahead, "main", &alice(), minted), Ok("up".into()));
+    }
+
+    #[test]
+    fn legacy_endpoint_queries_are_sealed_whole_and_opened_back() {
+        let s = SessionSealer::new(&[NEW], DAY);
+        let endpoint = s
+            .seal_endpoint("/mcp/messages?session_id=abc&x=1", "main", &alice(), now())
+            .unwrap();
+        let (path, query) = endpoint.split_once('?').unwrap();
+        assert_eq!(path, "/mcp/messages");
+        assert!(query.starts_with("mcpgate_session=s1.") && !query.contains("abc"));
+        let opened = s.open_endpoint_query(query, "main", &alice(), now());
+        assert_eq!(opened, Some(Ok("session_id=abc&x=1".into())));
+        let bob = SessionOwner {
+            subject: "sub:bob".into(),
+            ..alice()
+        };
+        assert_eq!(
+            s.open_endpoint_query(query, "main", &bob, now()),
+            Some(Err(Unsealed::NotOwner))
+        );
+        assert_eq!(
+            s.open_endpoint_query(&format!("{query}&{query}"), "main", &alice(), now()),
+            Some(Err(Unsealed::Unknown)),
+            "two sealed parameters"
+        );
+        assert_eq!(
+            s.open_endpoint_query("sessionId=abc", "main", &alice(), now()),
+            None
+        );
+        assert_eq!(
+            s.seal_endpoint("/mcp/messages", "main", &alice(), now())
+                .unwrap(),
+            "/mcp/messages",
+            "nothing to seal"
+        );
+    }
+
+    #[test]
+    fn a_sealed_query_is_no_session_id_and_back() {
+        let s = SessionSealer::new(&[NEW], DAY);
+        let header = s.seal("up", "main", &alice(), now()).unwrap();
+        let endpoint = s
+            .seal_endpoint("/m?sessionId=up", "main", &alice(), now())
+            .unwrap();
+        let query_token = endpoint.split_once('=').unwrap().1;
+        assert_eq!(
+            s.open(query_token, "main", &alice(), now()),
+            Err(Unsealed::Unknown)
+        );
+        assert_eq!(
+            s.open_endpoint_query(
+                &format!("mcpgate_session={header}"),
+                "main",
+                &alice(),
+                now()
+            ),
+            Some(Err(Unsealed::Unknown))
+        );
     }
 
     #[test]

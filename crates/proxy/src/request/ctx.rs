@@ -101,6 +101,8 @@ pub struct RequestCtx {
     pub session_bound: bool,
     /// The upstream's own id behind the request's sealed `Mcp-Session-Id`, forwarded in its place.
     pub upstream_session_id: Option<String>,
+    /// The upstream's own query behind a sealed legacy endpoint query, forwarded in its place.
+    pub upstream_query: Option<String>,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
     _in_flight: InFlight,
@@ -129,6 +131,7 @@ impl Default for RequestCtx {
             response: ResponseTransform::None,
             session_bound: false,
             upstream_session_id: None,
+            upstream_query: None,
             held: None,
             _in_flight: InFlight::start(),
         }

@@ -157,7 +157,7 @@ impl ProxyHttp for McpProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
-        response::transform_body(ctx, body, end_of_stream);
+        response::transform_body(&self.sessions, ctx, body, end_of_stream);
         Ok(None)
     }
 

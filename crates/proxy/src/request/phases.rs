@@ -83,19 +83,28 @@ impl McpProxy {
     /// 7. Session: an `Mcp-Session-Id` bound to another caller, or never seen minted through this
     ///    gateway (an unknown id, or one from before a restart), is answered as unknown (404): the
     ///    client starts a new session. An unknown id is never bound to whoever presents it. A
-    ///    sealed id is opened here; the upstream later gets its own id in its place. A store that
-    ///    cannot answer refuses the request (503): fail closed.
+    ///    sealed id is opened here; the upstream later gets its own id in its place — and a
+    ///    sealed legacy endpoint query its own query. A store that cannot answer refuses the
+    ///    request (503): fail closed.
     pub(super) async fn check_session_owner(
         &self,
         session: &HttpSession,
         ctx: &mut RequestCtx,
         route: &CompiledRoute,
     ) -> Phase {
-        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
-            return Ok(());
-        };
         let Some(owner) = ctx.principal.as_deref().map(owner) else {
             return Ok(()); // `auth: none`: nobody to tell apart
+        };
+        if let SessionBindings::Sealed(sealer) = &self.sessions {
+            let query = session.req_header().uri.query().unwrap_or_default();
+            if let Some(opened) =
+                sealer.open_endpoint_query(query, &route.name, &owner, SystemTime::now())
+            {
+                ctx.upstream_query = Some(opened.map_err(|why| session_not_found(why.reason()))?);
+            }
+        }
+        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
+            return Ok(());
         };
         let store = match &self.sessions {
             SessionBindings::Sealed(sealer) => {
@@ -295,7 +304,8 @@ pub fn plan_upstream(
     query: Option<&str>,
 ) {
     let mut uri = encode_path(&upstream_path(&route.upstream.base_path, remainder));
-    if let Some(q) = query {
+    // A sealed legacy session stands for the upstream's own query, and only that is forwarded.
+    if let Some(q) = ctx.upstream_query.as_deref().or(query) {
         uri.push('?');
         uri.push_str(q);
     }

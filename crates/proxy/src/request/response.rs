@@ -9,7 +9,7 @@ use mcpgate_http::sse::{SseEvent, SseSplitter};
 use mcpgate_mcp::filter::{KindSet, ListFilter, SseFilter, Watch};
 use mcpgate_mcp::jsonrpc::Target;
 use mcpgate_mcp::seal::SessionSealer;
-use mcpgate_mcp::session::{owner, session_key, SessionBindings, SessionStore};
+use mcpgate_mcp::session::{owner, session_key, SessionBindings, SessionOwner, SessionStore};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session as HttpSession;
 use pingora::Result;
@@ -233,12 +233,18 @@ fn is_encoded(resp: &ResponseHeader) -> bool {
 }
 
 /// Apply the answer's transform to one chunk of its body.
-pub fn transform_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
+pub fn transform_body(
+    sessions: &SessionBindings,
+    ctx: &mut RequestCtx,
+    body: &mut Option<Bytes>,
+    end_of_stream: bool,
+) {
     let route = ctx
         .snapshot
         .as_ref()
         .zip(ctx.route_index)
         .and_then(|(s, i)| s.routes.get(i));
+    let caller = ctx.principal.as_deref().map(owner);
     match &mut ctx.response {
         ResponseTransform::None => {}
         ResponseTransform::ListFilter(filter) => {
@@ -253,10 +259,17 @@ pub fn transform_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_str
             then,
         } => {
             let mapping = route.map(|r| &r.endpoint_mapping);
+            let seal = |endpoint: String| match (sessions, route, &caller) {
+                (SessionBindings::Sealed(sealer), Some(r), Some(who)) => {
+                    seal_endpoint(sealer, &endpoint, &r.name, who)
+                }
+                _ => endpoint,
+            };
             let Some((endpoint, rest)) = take_endpoint_event(
                 splitter,
                 mapping,
                 request_upstream_path,
+                &seal,
                 body,
                 end_of_stream,
             ) else {
@@ -293,6 +306,7 @@ fn take_endpoint_event(
     splitter: &mut SseSplitter,
     mapping: Option<&EndpointMapping>,
     request_upstream_path: &str,
+    seal: &dyn Fn(String) -> String,
     body: &mut Option<Bytes>,
     end_of_stream: bool,
 ) -> Option<(Option<Bytes>, Bytes)> {
@@ -309,7 +323,7 @@ fn take_endpoint_event(
     let endpoint = first
         .as_ref()
         .filter(|raw| is_endpoint_event(raw))
-        .map(|raw| rewrite_endpoint_event(raw.clone(), mapping, request_upstream_path));
+        .map(|raw| rewrite_endpoint_event(raw.clone(), mapping, request_upstream_path, seal));
     let mut rest = BytesMut::new();
     if endpoint.is_none() {
         rest.extend_from_slice(&first.unwrap_or_default());
@@ -327,6 +341,23 @@ fn is_endpoint_event(raw: &[u8]) -> bool {
     SseEvent::parse(raw).is_some_and(|ev| ev.event.as_deref() == Some("endpoint"))
 }
 
+/// A legacy endpoint whose query (the upstream's session) is sealed for the caller. Fail closed:
+/// when nothing can be sealed the query is dropped, never shown as it is.
+fn seal_endpoint(
+    sealer: &SessionSealer,
+    endpoint: &str,
+    route: &str,
+    who: &SessionOwner,
+) -> String {
+    let now = std::time::SystemTime::now();
+    sealer
+        .seal_endpoint(endpoint, route, who, now)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot seal a legacy session; its endpoint loses its query");
+            endpoint.split('?').next().unwrap_or_default().to_owned()
+        })
+}
+
 /// The body is about to change length: drop `Content-Length` and, on HTTP/1.1, frame it chunked
 /// (HTTP/2 frames bodies itself). Without this an HTTP/1.1 client could not find the body's end.
 fn rechunk(session: &HttpSession, resp: &mut ResponseHeader) -> Result<()> {
@@ -342,6 +373,7 @@ fn rewrite_endpoint_event(
     raw: Bytes,
     mapping: Option<&EndpointMapping>,
     request_upstream_path: &str,
+    seal: &dyn Fn(String) -> String,
 ) -> Bytes {
     let Some(mapping) = mapping else { return raw };
     let Some(mut ev) = SseEvent::parse(&raw) else {
@@ -352,7 +384,7 @@ fn rewrite_endpoint_event(
     }
     match mapping.rewrite(&ev.data, request_upstream_path) {
         Some(rewritten) => {
-            ev.data = rewritten;
+            ev.data = seal(rewritten);
             ev.to_bytes()
         }
         None => {
