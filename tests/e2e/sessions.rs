@@ -196,6 +196,29 @@ async fn sealed_sessions_hold_across_replicas_and_restarts() {
 }
 
 #[tokio::test]
+async fn callers_without_sub_own_sealed_sessions_by_their_token() {
+    let w = World::start().await;
+    let gw = w.gateway(&sealed(&[1])).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let machine = |jti: &str| {
+        w.issuer.mint(json!({
+            "iss": w.issuer.issuer_url(), "client_id": "shared-cli", "jti": jti,
+            "aud": format!("{PUBLIC}/mcp"), "exp": now + 300, "iat": now,
+        }))
+    };
+    let (first, second) = (machine("a"), machine("b"));
+    let sid = open(&gw, &first, "/mcp").await;
+    assert_ok(&ping(&gw, &first, "/mcp", &sid).await, "the opener's token");
+    assert_not_found(
+        &ping(&gw, &second, "/mcp", &sid).await,
+        "another token of the same client",
+    );
+}
+
+#[tokio::test]
 async fn forged_foreign_and_garbage_sealed_ids_are_refused() {
     let w = World::start().await;
     let gw = w.gateway(&sealed(&[1])).await;
