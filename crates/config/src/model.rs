@@ -44,6 +44,7 @@ pub struct Config {
     pub limits: Limits,
     pub logging: Logging,
     pub shutdown: Shutdown,
+    pub sessions: crate::sessions::Sessions,
 }
 
 #[derive(Debug, Clone)]

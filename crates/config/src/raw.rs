@@ -26,6 +26,7 @@ pub(crate) struct RawConfig {
     pub limits: Option<RawLimits>,
     pub logging: Option<RawLogging>,
     pub shutdown: Option<RawShutdown>,
+    pub sessions: Option<crate::sessions::RawSessions>,
 }
 
 #[derive(Debug, Deserialize)]

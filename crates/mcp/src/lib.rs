@@ -2,8 +2,8 @@
 //! (`jsonrpc`), matching names against rule globs (`glob`), deciding what a caller may do
 //! (`policy`, `route`, `judge`), how refusals are answered (`answer`, `authn`) and audited
 //! (`audit`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
-//! which caller owns which MCP session (`session`); resource URIs are judged in the form the
-//! upstream acts on (`uri`).
+//! which caller owns which MCP session (`session`, or sealed into the id itself: `seal`);
+//! resource URIs are judged in the form the upstream acts on (`uri`).
 
 pub mod answer;
 pub mod audit;
@@ -14,5 +14,6 @@ pub mod jsonrpc;
 pub mod judge;
 pub mod policy;
 pub mod route;
+pub mod seal;
 pub mod session;
 pub mod uri;

@@ -11,7 +11,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use mcpgate_auth::TokenValidator;
-use mcpgate_config::{Config, ListenerTls};
+use mcpgate_config::{Config, ListenerTls, Sessions};
+use mcpgate_mcp::seal::SessionSealer;
+use mcpgate_mcp::session::{MemorySessionStore, SessionBindings};
+use mcpgate_store::sessions::RedisSessionStore;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
@@ -25,6 +28,10 @@ use crate::request::{McpProxy, IN_FLIGHT};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::SniResolver;
 use crate::upstream::RERESOLVE_INTERVAL;
+
+/// How long a request waits for the session store before it is refused (503): a healthy Redis
+/// on the same network answers in well under a millisecond.
+const SESSION_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often certificate files are checked for changes.
 const CERT_POLL: Duration = Duration::from_secs(2);
@@ -261,15 +268,11 @@ fn proxy_service(
     snapshot: &SharedSnapshot,
     readiness: &Readiness,
 ) -> Result<(ProxyService, Vec<Arc<SniResolver>>), StartError> {
-    // Bindings outlive configuration snapshots; the longest configured idle time applies.
-    let idle = config
-        .routes
-        .iter()
-        .map(|r| r.mcp.session_idle_timeout)
-        .max()
-        .unwrap_or(Duration::from_secs(3600));
-    let sessions = Arc::new(mcpgate_mcp::session::MemorySessionStore::new(idle, 100_000));
-    let gateway = McpProxy::new(snapshot.clone(), readiness.draining.clone(), sessions);
+    let gateway = McpProxy::new(
+        snapshot.clone(),
+        readiness.draining.clone(),
+        session_bindings(config),
+    );
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
     let mut resolvers = Vec::new();
@@ -293,6 +296,37 @@ fn proxy_service(
         }
     }
     Ok((proxy, resolvers))
+}
+
+/// Session bindings as configured; they outlive configuration snapshots.
+fn session_bindings(config: &Config) -> SessionBindings {
+    match &config.sessions {
+        Sessions::Memory => {
+            // Each binding keeps its route's idle time; the cache's own eviction uses the longest.
+            let idle = config
+                .routes
+                .iter()
+                .map(|r| r.mcp.session_idle_timeout)
+                .max()
+                .unwrap_or(Duration::from_secs(3600));
+            tracing::info!("session bindings in memory: this instance only, lost on restart");
+            SessionBindings::Stored(Arc::new(MemorySessionStore::new(idle, 100_000)))
+        }
+        Sessions::Sealed { keys, max_age } => {
+            let ring: Vec<[u8; 32]> = keys.iter().map(|k| *k.expose()).collect();
+            tracing::info!(
+                keys = ring.len(),
+                max_age_secs = max_age.as_secs(),
+                "session ids sealed"
+            );
+            SessionBindings::Sealed(SessionSealer::new(&ring, *max_age))
+        }
+        Sessions::Redis { url } => {
+            tracing::info!("session bindings in Redis");
+            let store = RedisSessionStore::new(url.expose(), SESSION_STORE_TIMEOUT);
+            SessionBindings::Stored(Arc::new(store))
+        }
+    }
 }
 
 /// TLS 1.2 + 1.3 around an SNI resolver. With a resolver set, pingora ignores the file paths and

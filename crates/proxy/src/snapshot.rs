@@ -44,6 +44,8 @@ pub struct CompiledRoute {
     pub endpoint_mapping: EndpointMapping,
     /// Policy and MCP rules.
     pub mcp: RouteMcp,
+    /// How long an unused session binding lasts (`session_idle_timeout`).
+    pub session_idle_timeout: std::time::Duration,
 }
 
 impl CompiledRoute {
@@ -68,6 +70,7 @@ impl CompiledRoute {
             auth,
             endpoint_mapping,
             mcp,
+            session_idle_timeout: r.mcp.session_idle_timeout,
         })
     }
 }

@@ -1,7 +1,9 @@
 //! State shared by gateway replicas: one Redis connection per process (`redis://`, or `rediss://`
 //! with TLS on the process-wide rustls provider), reconnecting by itself, with every command
 //! bounded in time so a slow or absent Redis turns into a typed error the caller decides on
-//! (`on_store_error`), never a hung request.
+//! (`on_store_error`), never a hung request. Session bindings in Redis: `sessions`.
+
+pub mod sessions;
 
 use std::time::Duration;
 

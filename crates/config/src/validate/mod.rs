@@ -18,7 +18,8 @@ use crate::model::{Admin, Config, Limits, LogFormat, Logging, Shutdown};
 use crate::raw::{RawConfig, RawLimits, RawLogging, RawShutdown, Str};
 
 pub(crate) use ctx::Env;
-use ctx::{Ctx, UrlRules, Zero};
+use ctx::UrlRules;
+pub(crate) use ctx::{Ctx, Zero};
 
 pub(crate) fn validate(
     raw: &RawConfig,
@@ -59,6 +60,9 @@ pub(crate) fn validate(
     let shutdown = cx
         .optional(&raw.shutdown, shutdown)
         .map(Option::unwrap_or_default);
+    let sessions = cx
+        .optional(&raw.sessions, crate::sessions::sessions)
+        .map(Option::unwrap_or_default);
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -76,6 +80,7 @@ pub(crate) fn validate(
             limits: limits?,
             logging: logging?,
             shutdown: shutdown?,
+            sessions: sessions?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.

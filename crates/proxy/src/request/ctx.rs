@@ -99,6 +99,10 @@ pub struct RequestCtx {
     pub response: ResponseTransform,
     /// The request's `Mcp-Session-Id` is already bound to this caller.
     pub session_bound: bool,
+    /// The upstream's own id behind the request's sealed `Mcp-Session-Id`, forwarded in its place.
+    pub upstream_session_id: Option<String>,
+    /// The upstream's own query behind a sealed legacy endpoint query, forwarded in its place.
+    pub upstream_query: Option<String>,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
     _in_flight: InFlight,
@@ -126,6 +130,8 @@ impl Default for RequestCtx {
             judged: None,
             response: ResponseTransform::None,
             session_bound: false,
+            upstream_session_id: None,
+            upstream_query: None,
             held: None,
             _in_flight: InFlight::start(),
         }

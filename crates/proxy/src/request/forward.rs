@@ -70,7 +70,18 @@ pub fn prepare_request(
         body_read: matches!(ctx.body, BodyState::ReadEarly | BodyState::Held(_)),
     };
     prepare_upstream(&mut EditRequest(upstream_request), plan)
-        .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))
+        .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+    unseal_session_id(upstream_request, ctx)
+}
+
+/// The upstream knows its session by its own id, never by the sealed one the client holds.
+fn unseal_session_id(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    let Some(id) = &ctx.upstream_session_id else {
+        return Ok(());
+    };
+    upstream_request
+        .insert_header("mcp-session-id", id.as_str())
+        .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream session id"))
 }
 
 /// pingora's request header, edited through its own methods so its case-preserving name map

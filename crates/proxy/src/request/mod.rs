@@ -20,7 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use mcpgate_http::budget::BodyBudget;
-use mcpgate_mcp::session::SessionStore;
+use mcpgate_mcp::session::SessionBindings;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session as HttpSession};
 use pingora::upstreams::peer::HttpPeer;
@@ -36,7 +36,7 @@ pub struct McpProxy {
     snapshot: SharedSnapshot,
     draining: Arc<AtomicBool>,
     /// Session bindings; outside the snapshot so they survive configuration reloads.
-    sessions: Arc<dyn SessionStore>,
+    sessions: SessionBindings,
     /// Request-body bytes held for judging, across every connection.
     bodies: Arc<BodyBudget>,
 }
@@ -45,7 +45,7 @@ impl McpProxy {
     pub fn new(
         snapshot: SharedSnapshot,
         draining: Arc<AtomicBool>,
-        sessions: Arc<dyn SessionStore>,
+        sessions: SessionBindings,
     ) -> Self {
         McpProxy {
             snapshot,
@@ -146,7 +146,7 @@ impl ProxyHttp for McpProxy {
     ) -> Result<()> {
         response::strip_hop_by_hop(resp);
         let is_sse = response::mark_sse(session, resp, ctx)?;
-        response::bind_session(self.sessions.as_ref(), session, resp, ctx).await;
+        response::keep_session(&self.sessions, session, resp, ctx).await;
         response::start_list_filter(session, resp, ctx, is_sse)
     }
 
@@ -157,7 +157,7 @@ impl ProxyHttp for McpProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
-        response::transform_body(ctx, body, end_of_stream);
+        response::transform_body(&self.sessions, ctx, body, end_of_stream);
         Ok(None)
     }
 

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use mcpgate_auth::{bearer_token, Principal};
 use mcpgate_http::budget::BodyBudget;
@@ -15,7 +16,9 @@ use mcpgate_http::{normalize_path, GatewayError, NormalizedPath};
 use mcpgate_mcp::answer::{AuditFacts, LocalAnswer};
 use mcpgate_mcp::authn::AuthFailure;
 use mcpgate_mcp::judge::Refusal;
-use mcpgate_mcp::session::{owner, session_key, SessionCheck};
+use mcpgate_mcp::session::{
+    owner, session_key, SessionBindings, SessionCheck, SessionOwner, StoreUnavailable,
+};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session as HttpSession;
 
@@ -79,23 +82,48 @@ impl McpProxy {
 
     /// 7. Session: an `Mcp-Session-Id` bound to another caller, or never seen minted through this
     ///    gateway (an unknown id, or one from before a restart), is answered as unknown (404): the
-    ///    client starts a new session. An unknown id is never bound to whoever presents it.
+    ///    client starts a new session. An unknown id is never bound to whoever presents it. A
+    ///    sealed id is opened here; the upstream later gets its own id in its place — and a
+    ///    sealed legacy endpoint query its own query. A store that cannot answer refuses the
+    ///    request (503): fail closed.
     pub(super) async fn check_session_owner(
         &self,
         session: &HttpSession,
         ctx: &mut RequestCtx,
         route: &CompiledRoute,
     ) -> Phase {
-        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
-            return Ok(());
-        };
         let Some(owner) = ctx.principal.as_deref().map(owner) else {
             return Ok(()); // `auth: none`: nobody to tell apart
         };
-        let check = self
-            .sessions
-            .check(&session_key(&route.name, sid), &owner)
-            .await;
+        if let SessionBindings::Sealed(sealer) = &self.sessions {
+            let query = session.req_header().uri.query().unwrap_or_default();
+            if let Some(opened) =
+                sealer.open_endpoint_query(query, &route.name, &owner, SystemTime::now())
+            {
+                ctx.upstream_query = Some(opened.map_err(|why| session_not_found(why.reason()))?);
+            }
+        }
+        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
+            return Ok(());
+        };
+        let store = match &self.sessions {
+            SessionBindings::Sealed(sealer) => {
+                let opened = sealer.open(sid, &route.name, &owner, SystemTime::now());
+                let upstream_id = opened.map_err(|why| session_not_found(why.reason()))?;
+                ctx.upstream_session_id = Some(upstream_id);
+                ctx.session_bound = true;
+                return Ok(());
+            }
+            SessionBindings::Stored(store) => store,
+        };
+        let check = store
+            .check(
+                &session_key(&route.name, sid),
+                &owner,
+                route.session_idle_timeout,
+            )
+            .await
+            .map_err(|e| store_unavailable(&e, &owner))?;
         match check {
             SessionCheck::Mismatch => Err(session_not_found("session_owner_mismatch").into()),
             SessionCheck::Unbound => Err(session_not_found("session_unknown").into()),
@@ -276,7 +304,8 @@ pub fn plan_upstream(
     query: Option<&str>,
 ) {
     let mut uri = encode_path(&upstream_path(&route.upstream.base_path, remainder));
-    if let Some(q) = query {
+    // A sealed legacy session stands for the upstream's own query, and only that is forwarded.
+    if let Some(q) = ctx.upstream_query.as_deref().or(query) {
         uri.push('?');
         uri.push_str(q);
     }
@@ -314,6 +343,24 @@ fn session_not_found(audit_reason: &'static str) -> LocalAnswer {
         method: None,
         target: None,
     })
+}
+
+/// The session store cannot answer: refuse (never proceed unbound), and say why in the log.
+fn store_unavailable(e: &StoreUnavailable, owner: &SessionOwner) -> LocalAnswer {
+    tracing::warn!(
+        reason = e.reason,
+        error = %e.detail,
+        issuer = %owner.issuer,
+        "session store unavailable; refusing the request"
+    );
+    LocalAnswer::error(
+        503,
+        codes::UNAVAILABLE,
+        "session_store_unavailable",
+        "session store unavailable; retry later",
+        None,
+    )
+    .with_header("retry-after", "1")
 }
 
 pub fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {

@@ -1,5 +1,5 @@
 //! The upstream's answer on its way back: hop-by-hop headers out, SSE marked unbuffered, session
-//! ids bound to their owner, legacy `endpoint` events pointed at the gateway and `*/list` answers
+//! ids bound to their owner (or sealed for them), legacy `endpoint` events pointed at the gateway and `*/list` answers
 //! filtered to what the caller may use.
 
 use bytes::{Bytes, BytesMut};
@@ -8,7 +8,8 @@ use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::sse::{SseEvent, SseSplitter};
 use mcpgate_mcp::filter::{KindSet, ListFilter, SseFilter, Watch};
 use mcpgate_mcp::jsonrpc::Target;
-use mcpgate_mcp::session::{owner, session_key, SessionStore};
+use mcpgate_mcp::seal::SessionSealer;
+use mcpgate_mcp::session::{owner, session_key, SessionBindings, SessionOwner, SessionStore};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session as HttpSession;
 use pingora::Result;
@@ -71,8 +72,57 @@ pub fn mark_sse(
     Ok(true)
 }
 
-/// Remember who owns a session the upstream just minted; forget it when it is deleted.
-pub async fn bind_session(
+/// Keep who owns a session the upstream just minted: seal it into the id the client gets, or
+/// bind it in the store.
+pub async fn keep_session(
+    sessions: &SessionBindings,
+    session: &HttpSession,
+    resp: &mut ResponseHeader,
+    ctx: &RequestCtx,
+) {
+    match sessions {
+        SessionBindings::Sealed(sealer) => seal_session(sealer, session, resp, ctx),
+        SessionBindings::Stored(store) => bind_session(store.as_ref(), session, resp, ctx).await,
+    }
+}
+
+/// Replace the upstream's `Mcp-Session-Id` with one sealed for the caller and route. An echo of
+/// the session in use gets the id the client sent back. On an `auth: none` route there is no
+/// owner to seal for, and the upstream's id passes as it is (no request there is checked either).
+fn seal_session(
+    sealer: &SessionSealer,
+    session: &HttpSession,
+    resp: &mut ResponseHeader,
+    ctx: &RequestCtx,
+) {
+    let Some(route) = ctx.route() else { return };
+    let Some(owner) = ctx.principal.as_deref().map(owner) else {
+        return;
+    };
+    let Some(minted) = resp.headers.get("mcp-session-id") else {
+        return;
+    };
+    let sealed = match minted.to_str() {
+        Ok(id) if ctx.upstream_session_id.as_deref() == Some(id) => {
+            header_str(session.req_header(), "mcp-session-id").map(str::to_owned)
+        }
+        Ok(id) => sealer
+            .seal(id, &route.name, &owner, std::time::SystemTime::now())
+            .inspect_err(|e| tracing::error!(error = %e, "cannot seal a session id"))
+            .ok(),
+        Err(_) => None,
+    };
+    // Fail closed: an id that cannot be sealed never reaches the client unsealed.
+    let replaced = sealed.is_some_and(|s| resp.insert_header("mcp-session-id", s).is_ok());
+    if !replaced {
+        resp.remove_header("mcp-session-id");
+    }
+}
+
+/// Remember who owns a session the upstream just minted; forget it when it is deleted. A store
+/// that cannot answer binds nothing: the id then refuses every use (404, or 503 while the store is
+/// down) and the client starts a new session.
+async fn bind_session(
     sessions: &dyn SessionStore,
     session: &HttpSession,
     resp: &ResponseHeader,
@@ -82,7 +132,10 @@ pub async fn bind_session(
     let req = session.req_header();
     if req.method == http::Method::DELETE && resp.status.is_success() {
         if let Some(sid) = header_str(req, "mcp-session-id") {
-            sessions.remove(&session_key(&route.name, sid)).await;
+            let removed = sessions.remove(&session_key(&route.name, sid)).await;
+            if let Err(e) = removed {
+                tracing::warn!(reason = e.reason, error = %e.detail, "deleted session stays bound until it idles out");
+            }
         }
         return;
     }
@@ -96,7 +149,13 @@ pub async fn bind_session(
     if ctx.session_bound && header_str(req, "mcp-session-id") == Some(sid) {
         return;
     }
-    sessions.bind(&session_key(&route.name, sid), owner).await;
+    let idle = route.session_idle_timeout;
+    let bound = sessions
+        .bind(&session_key(&route.name, sid), owner, idle)
+        .await;
+    if let Err(e) = bound {
+        tracing::warn!(reason = e.reason, error = %e.detail, "new session not bound; its id will be refused");
+    }
 }
 
 /// A successful answer to a filtered `*/list` request is rewritten per caller: never cached
@@ -174,12 +233,18 @@ fn is_encoded(resp: &ResponseHeader) -> bool {
 }
 
 /// Apply the answer's transform to one chunk of its body.
-pub fn transform_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
+pub fn transform_body(
+    sessions: &SessionBindings,
+    ctx: &mut RequestCtx,
+    body: &mut Option<Bytes>,
+    end_of_stream: bool,
+) {
     let route = ctx
         .snapshot
         .as_ref()
         .zip(ctx.route_index)
         .and_then(|(s, i)| s.routes.get(i));
+    let caller = ctx.principal.as_deref().map(owner);
     match &mut ctx.response {
         ResponseTransform::None => {}
         ResponseTransform::ListFilter(filter) => {
@@ -194,10 +259,17 @@ pub fn transform_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_str
             then,
         } => {
             let mapping = route.map(|r| &r.endpoint_mapping);
+            let seal = |endpoint: String| match (sessions, route, &caller) {
+                (SessionBindings::Sealed(sealer), Some(r), Some(who)) => {
+                    seal_endpoint(sealer, &endpoint, &r.name, who)
+                }
+                _ => endpoint,
+            };
             let Some((endpoint, rest)) = take_endpoint_event(
                 splitter,
                 mapping,
                 request_upstream_path,
+                &seal,
                 body,
                 end_of_stream,
             ) else {
@@ -234,6 +306,7 @@ fn take_endpoint_event(
     splitter: &mut SseSplitter,
     mapping: Option<&EndpointMapping>,
     request_upstream_path: &str,
+    seal: &dyn Fn(String) -> String,
     body: &mut Option<Bytes>,
     end_of_stream: bool,
 ) -> Option<(Option<Bytes>, Bytes)> {
@@ -250,7 +323,7 @@ fn take_endpoint_event(
     let endpoint = first
         .as_ref()
         .filter(|raw| is_endpoint_event(raw))
-        .map(|raw| rewrite_endpoint_event(raw.clone(), mapping, request_upstream_path));
+        .map(|raw| rewrite_endpoint_event(raw.clone(), mapping, request_upstream_path, seal));
     let mut rest = BytesMut::new();
     if endpoint.is_none() {
         rest.extend_from_slice(&first.unwrap_or_default());
@@ -268,6 +341,23 @@ fn is_endpoint_event(raw: &[u8]) -> bool {
     SseEvent::parse(raw).is_some_and(|ev| ev.event.as_deref() == Some("endpoint"))
 }
 
+/// A legacy endpoint whose query (the upstream's session) is sealed for the caller. Fail closed:
+/// when nothing can be sealed the query is dropped, never shown as it is.
+fn seal_endpoint(
+    sealer: &SessionSealer,
+    endpoint: &str,
+    route: &str,
+    who: &SessionOwner,
+) -> String {
+    let now = std::time::SystemTime::now();
+    sealer
+        .seal_endpoint(endpoint, route, who, now)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot seal a legacy session; its endpoint loses its query");
+            endpoint.split('?').next().unwrap_or_default().to_owned()
+        })
+}
+
 /// The body is about to change length: drop `Content-Length` and, on HTTP/1.1, frame it chunked
 /// (HTTP/2 frames bodies itself). Without this an HTTP/1.1 client could not find the body's end.
 fn rechunk(session: &HttpSession, resp: &mut ResponseHeader) -> Result<()> {
@@ -283,6 +373,7 @@ fn rewrite_endpoint_event(
     raw: Bytes,
     mapping: Option<&EndpointMapping>,
     request_upstream_path: &str,
+    seal: &dyn Fn(String) -> String,
 ) -> Bytes {
     let Some(mapping) = mapping else { return raw };
     let Some(mut ev) = SseEvent::parse(&raw) else {
@@ -293,7 +384,7 @@ fn rewrite_endpoint_event(
     }
     match mapping.rewrite(&ev.data, request_upstream_path) {
         Some(rewritten) => {
-            ev.data = rewritten;
+            ev.data = seal(rewritten);
             ev.to_bytes()
         }
         None => {
