@@ -8,6 +8,8 @@
 mod error;
 mod interpolate;
 mod ipnet;
+mod live;
+mod log_filter;
 pub mod model;
 mod raw;
 mod units;
@@ -16,6 +18,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use live::restart_required;
 pub use model::*;
 
 /// Loads and validates the configuration file at `path`. Relative paths inside it resolve

@@ -191,7 +191,12 @@ fn logging(cx: &mut Ctx, raw: &RawLogging) -> Option<Logging> {
     );
     let level = match &raw.level {
         None => Some(d.level),
-        Some(s) => cx.non_empty("logging.level", s),
+        Some(s) => cx.non_empty("logging.level", s).and_then(|level| {
+            match crate::log_filter::filter_problem(&level) {
+                None => Some(level),
+                Some(why) => cx.fail("logging.level", why),
+            }
+        }),
     };
     Some(Logging {
         format: format?,
