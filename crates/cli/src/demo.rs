@@ -88,7 +88,7 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
     let token = issuer.mint_default(&url, "mcp:read mcp:write", Duration::from_secs(3600));
     crate::logging::init(&cfg.logging);
     print_banner(&url, admin_port, &token, &yaml);
-    crate::serve(&cfg)
+    crate::serve(&cfg, None)
 }
 
 fn print_banner(url: &str, admin_port: u16, token: &str, yaml: &str) {
