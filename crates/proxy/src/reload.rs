@@ -195,6 +195,7 @@ impl Reloader {
         let renewed = validator.renewed_since(&old.validator);
         let snapshot = Snapshot::compile(&config, validator)
             .map_err(|e| Refusal::Invalid(vec![e.to_string()]))?;
+        resolve_upstreams(&snapshot, &old).await;
         snapshot.validator.start_background();
         if !renewed.is_empty() && !snapshot.validator.wait_ready(NEW_KEYS_WAIT).await {
             tracing::warn!(issuers = ?renewed, "reloading before every new issuer's keys arrived");
@@ -204,6 +205,23 @@ impl Reloader {
         self.snapshot.store(Arc::new(snapshot));
         self.current = config;
         Ok((digest, renewed))
+    }
+}
+
+/// Give every upstream of `new` its addresses before it serves: those `old` already resolved for
+/// the same host, else a lookup now (a failure is logged and the background loop keeps trying,
+/// as at start).
+async fn resolve_upstreams(new: &Snapshot, old: &Snapshot) {
+    for upstream in new.upstreams().filter(|u| u.needs_dns()) {
+        for known in old.upstreams() {
+            upstream.adopt_addresses(known);
+        }
+        if upstream.has_addresses() {
+            continue;
+        }
+        if let Err(e) = upstream.resolve().await {
+            tracing::warn!(host = %upstream.host, error = %e, "upstream DNS resolution failed; retrying in the background");
+        }
     }
 }
 
