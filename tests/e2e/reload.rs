@@ -374,3 +374,34 @@ fn check_refuses_a_log_level_that_would_silence_the_gateway() {
     assert!(stderr.contains("logging.level"), "{stderr}");
     assert!(stderr.contains("\"debugg\" is not a level"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_adding_an_unreachable_issuer_keeps_the_gateway_ready() {
+    let mut s = stack(|issuer, up| authenticated(issuer, up, "30s", &["/mcp"])).await;
+    let dead_jwks = format!("http://127.0.0.1:{}/jwks", free_port());
+    let yaml = authenticated(&s.issuer, &s.up, "30s", &["/mcp"]).replace(
+        "routes:\n",
+        &format!(
+            "  - name: gone\n    issuer: https://gone.example\n    jwks_uri: {dead_jwks}\n    algorithms: [ES256]\n    jwks_refresh: {{ timeout: 1s }}\nroutes:\n  - name: elsewhere\n    path: /elsewhere\n    upstream:\n      url: {}\n    auth:\n      issuers: [gone]\n",
+            s.up.url()
+        ),
+    );
+    rewrite(&s.gw, &yaml);
+    wait_reloads(&mut s.gw, "success", 1).await;
+    // Only the routes trusting the unreachable issuer suffer; the replica stays in rotation.
+    let ready = client().get(s.gw.admin("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let token = s
+        .issuer
+        .mint_default(&s.gw.url("/mcp"), "mcp:read", Duration::from_secs(300));
+    let ok = mcp_post(&client(), &s.gw.url("/mcp"), &jsonrpc(1, "ping", json!({})))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(s
+        .gw
+        .log()
+        .contains("reloading before every new issuer's keys arrived"));
+}

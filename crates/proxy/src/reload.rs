@@ -18,9 +18,10 @@ use crate::snapshot::{SharedSnapshot, Snapshot};
 /// comparing content (not mtime) sees every kind of replacement: in place, rename, symlink swap.
 pub const FILE_POLL: Duration = Duration::from_secs(1);
 
-/// How long a reload waits for new or changed issuers' keys before swapping anyway (their
-/// tokens are refused as `keys_unavailable` until the keys arrive, as at start).
-const NEW_KEYS_WAIT: Duration = Duration::from_secs(10);
+/// Added to the longest JWKS fetch timeout of the new or changed issuers: how long a reload
+/// waits for their first keys before swapping anyway (their tokens are refused as
+/// `keys_unavailable` until the keys arrive, as at start).
+const NEW_KEYS_MARGIN: Duration = Duration::from_secs(1);
 
 /// SHA-256 of a configuration file's bytes: what the poll compares and the metrics report.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -197,7 +198,14 @@ impl Reloader {
             .map_err(|e| Refusal::Invalid(vec![e.to_string()]))?;
         resolve_upstreams(&snapshot, &old).await;
         snapshot.validator.start_background();
-        if !renewed.is_empty() && !snapshot.validator.wait_ready(NEW_KEYS_WAIT).await {
+        let first_fetch = config
+            .issuers
+            .iter()
+            .filter(|i| i.jwks.is_some() && renewed.contains(&i.name))
+            .map(|i| i.jwks_refresh.timeout + NEW_KEYS_MARGIN)
+            .max();
+        let keys_wait = first_fetch.unwrap_or_default();
+        if !keys_wait.is_zero() && !snapshot.validator.wait_ready(keys_wait).await {
             tracing::warn!(issuers = ?renewed, "reloading before every new issuer's keys arrived");
         }
         crate::server::limit_request_heads(&config);
