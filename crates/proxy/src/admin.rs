@@ -50,7 +50,6 @@ impl AdminApp {
         {
             Some("identity provider keys not fetched yet")
         } else {
-            self.readiness.keys_fetched.store(true, Ordering::Relaxed);
             None
         }
     }

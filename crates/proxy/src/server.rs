@@ -167,6 +167,16 @@ impl BackgroundService for Background {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         });
+        let readiness = self.readiness.clone();
+        let keys_snapshot = self.snapshot.clone();
+        tokio::spawn(async move {
+            // The start-up keys latch (see `Readiness::keys_fetched`), whether or not anyone
+            // asked /readyz in between.
+            while !keys_snapshot.load().validator.is_ready() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            readiness.keys_fetched.store(true, Ordering::SeqCst);
+        });
         let _ = shutdown.changed().await;
     }
 }
