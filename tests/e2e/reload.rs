@@ -405,3 +405,36 @@ async fn a_reload_adding_an_unreachable_issuer_keeps_the_gateway_ready() {
         .log()
         .contains("reloading before every new issuer's keys arrived"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misspelt_rust_log_does_not_silence_the_gateway() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let yaml = config(&[("a", "/a")], &up.url(), "")
+        .replace("{port}", &port.to_string())
+        .replace("{admin}", &admin_port.to_string());
+    let cfg = write_file(dir.path(), "mcpgate.yaml", &yaml);
+    let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "debugg")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut gw = Gw {
+        child,
+        port,
+        admin_port,
+        dir,
+    };
+    gw.ready().await;
+    let log = gw.log();
+    assert!(log.contains("RUST_LOG ignored"), "{log}");
+    assert!(
+        log.contains("mcpgate starting"),
+        "info lines still logged:\n{log}"
+    );
+}

@@ -19,6 +19,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use live::restart_required;
+pub use log_filter::filter_problem as log_filter_problem;
 pub use model::*;
 
 /// Loads and validates the configuration file at `path`. Relative paths inside it resolve

@@ -13,7 +13,7 @@ const LEVELS: [&str; 12] = [
 /// `EnvFilter` reads a bare word that is not a level as a *target* enabled at every level, so
 /// `debugg` silences everything but a target of that name. A bare directive must therefore be a
 /// level; a target needs its level spelled out (`mcpgate=debug`).
-pub(crate) fn filter_problem(level: &str) -> Option<String> {
+pub fn filter_problem(level: &str) -> Option<String> {
     for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let bare = !directive.contains('=');
         if bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {

@@ -197,22 +197,28 @@ impl Reloader {
         let snapshot = Snapshot::compile(&config, validator)
             .map_err(|e| Refusal::Invalid(vec![e.to_string()]))?;
         resolve_upstreams(&snapshot, &old).await;
-        snapshot.validator.start_background();
-        let first_fetch = config
-            .issuers
-            .iter()
-            .filter(|i| i.jwks.is_some() && renewed.contains(&i.name))
-            .map(|i| i.jwks_refresh.timeout + NEW_KEYS_MARGIN)
-            .max();
-        let keys_wait = first_fetch.unwrap_or_default();
-        if !keys_wait.is_zero() && !snapshot.validator.wait_ready(keys_wait).await {
-            tracing::warn!(issuers = ?renewed, "reloading before every new issuer's keys arrived");
-        }
+        wait_for_new_keys(&snapshot, &config, &renewed).await;
         crate::server::limit_request_heads(&config);
         // In-flight requests and open streams hold the snapshot they loaded; new ones get this.
         self.snapshot.store(Arc::new(snapshot));
         self.current = config;
         Ok((digest, renewed))
+    }
+}
+
+/// Start the key refresh of new or changed issuers and give their first fetch a chance to
+/// land before the swap, so their tokens are not refused in the meantime.
+async fn wait_for_new_keys(snapshot: &Snapshot, config: &Config, renewed: &[String]) {
+    snapshot.validator.start_background();
+    let first_fetch = config
+        .issuers
+        .iter()
+        .filter(|i| i.jwks.is_some() && renewed.contains(&i.name))
+        .map(|i| i.jwks_refresh.timeout + NEW_KEYS_MARGIN)
+        .max();
+    let Some(wait) = first_fetch else { return };
+    if !snapshot.validator.wait_ready(wait).await {
+        tracing::warn!(issuers = ?renewed, "reloading before every new issuer's keys arrived");
     }
 }
 
