@@ -1101,3 +1101,24 @@ fn logging_level_must_be_a_filter_the_gateway_can_install() {
     );
     assert_eq!(parse(&ok).unwrap().logging.level, "warn,mcpgate=debug");
 }
+
+#[test]
+fn binds_that_cannot_coexist_are_refused() {
+    // 0.0.0.0:8080 takes port 8080 on every address: 127.0.0.1:8080 could never bind next to it.
+    let wildcard = route_with_auth_none("").replace(
+        "  - bind: 127.0.0.1:8080\n",
+        "  - bind: 0.0.0.0:8080\n  - bind: 127.0.0.1:8080\n  - bind: 127.0.0.1:8081\n",
+    );
+    let errs = errors(&wildcard);
+    assert_error(
+        &errs,
+        "listeners[1].bind",
+        "overlaps listeners[0].bind 0.0.0.0:8080",
+    );
+    assert_eq!(errs.len(), 1, "8081 is fine");
+
+    let admin = doc("    auth: none", "admin: { bind: \"[::]:8080\" }");
+    assert_error(&errors(&admin), "admin.bind", "overlaps listeners[0].bind");
+    let other_port = doc("    auth: none", "admin: { bind: 0.0.0.0:9090 }");
+    assert!(parse(&other_port).is_ok());
+}

@@ -240,6 +240,25 @@ fn keep_alive_on_hangup() -> Result<(), StartError> {
         .map_err(StartError::Signal)
 }
 
+/// pingora binds the proxy's listeners in its own service thread and, when it cannot (after 30 s
+/// of retries on a busy port), panics that thread while the rest of the process serves on. `serve`
+/// binds every address first and the configuration refuses addresses that clash; this catches an
+/// address another process takes in between: the process ends with the start-up failure code.
+fn exit_when_a_listener_cannot_bind() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        // The `expect` message in pingora's `Service::start_service`.
+        if info
+            .payload_as_str()
+            .is_some_and(|m| m.starts_with("Failed to build listeners"))
+        {
+            eprintln!("mcpgate cannot start: a listener could not bind (see above)");
+            std::process::exit(1);
+        }
+    }));
+}
+
 impl GatewayServer {
     /// Build every service for `config`. Fails with a clear message on bad TLS material or an
     /// admin address that cannot be bound. With a `source`, SIGHUP and changes of the file
@@ -250,6 +269,7 @@ impl GatewayServer {
     ) -> Result<GatewayServer, StartError> {
         install_crypto_provider();
         keep_alive_on_hangup()?;
+        exit_when_a_listener_cannot_bind();
         let http = idp_http_client()?;
         let validator = TokenValidator::new(&config.issuers, http.clone());
         let snapshot: SharedSnapshot =

@@ -38,12 +38,22 @@ pub(crate) fn validate(
                 .enumerate()
                 .map(|(i, l)| (format!("listeners[{i}].bind"), l.bind)),
         );
+        listener::check_overlaps(&mut cx, listeners);
     }
     let admin = cx.optional(&raw.admin, |cx, a| {
         let bind = listener::bind(cx, "admin.bind", &a.bind)?;
-        let clash = listeners.iter().flatten().position(|l| l.bind == bind);
+        let clash = listeners
+            .iter()
+            .flatten()
+            .position(|l| listener::binds_clash(l.bind, bind));
         if let Some(i) = clash {
-            return cx.fail("admin.bind", format!("{bind} is also listeners[{i}].bind"));
+            let other = listeners.iter().flatten().nth(i).map(|l| l.bind);
+            let what = if other == Some(bind) {
+                "is also"
+            } else {
+                "overlaps"
+            };
+            return cx.fail("admin.bind", format!("{bind} {what} listeners[{i}].bind"));
         }
         Some(Admin { bind })
     });
