@@ -4,7 +4,7 @@
 //! outlive the token; route-specific checks (trusted issuer, audience) run on every request.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,16 +47,67 @@ impl RouteTrust {
     }
 }
 
+/// Identifies one issuer runtime for the life of the process, so that cache entries made under
+/// one issuer configuration are never read under another after a reload.
+type RuntimeId = u64;
+
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One issuer's live state: its keys (and their refresh task) and its introspection client with
+/// its call bound. Shared by every validator whose configuration has this issuer unchanged.
 struct IssuerRuntime {
+    id: RuntimeId,
     config: Issuer,
     keys: Option<Arc<IssuerKeys>>,
     introspector: Option<Introspector>,
+    refresh: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl IssuerRuntime {
+    fn new(cfg: &Issuer, http: &reqwest::Client) -> IssuerRuntime {
+        IssuerRuntime {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
+            config: cfg.clone(),
+            keys: cfg.jwks.clone().map(|source| {
+                Arc::new(IssuerKeys::new(
+                    cfg.issuer.clone(),
+                    source,
+                    cfg.jwks_refresh,
+                    http.clone(),
+                ))
+            }),
+            introspector: cfg
+                .introspection
+                .clone()
+                .map(|c| Introspector::new(c, http.clone())),
+            refresh: Mutex::new(None),
+        }
+    }
+
+    /// Start the key refresh loop unless it runs already (needs a Tokio runtime).
+    fn start_refresh(&self) {
+        let Some(keys) = &self.keys else { return };
+        let mut refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
+        if refresh.is_none() {
+            *refresh = Some(tokio::spawn(keys.clone().run_refresh_loop()));
+        }
+    }
+}
+
+impl Drop for IssuerRuntime {
+    /// The refresh loop ends with the last configuration that names this issuer unchanged.
+    fn drop(&mut self) {
+        let refresh = self.refresh.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = refresh.take() {
+            task.abort();
+        }
+    }
 }
 
 /// A verified JWT: signature, issuer and times checked; audience is checked per route.
 struct CachedJwt {
     principal: Arc<Principal>,
-    issuer: usize,
+    issuer: RuntimeId,
     kid: Option<String>,
     ttl: Duration,
 }
@@ -83,26 +134,14 @@ impl<K> Expiry<K, Arc<Introspected>> for OwnTtl {
 }
 
 struct Inner {
-    issuers: Vec<IssuerRuntime>,
+    issuers: Vec<Arc<IssuerRuntime>>,
     /// `iss` value → indices of issuers with JWKS keys.
     by_iss: HashMap<String, Vec<usize>>,
+    /// Shared with the validators this one was reloaded from and into: entries name the issuer
+    /// runtime that made them, so a changed issuer's entries are simply never read again.
     jwt_cache: moka::sync::Cache<TokenDigest, Arc<CachedJwt>>,
-    introspection_cache: moka::future::Cache<(usize, TokenDigest), Arc<Introspected>>,
+    introspection_cache: moka::future::Cache<(RuntimeId, TokenDigest), Arc<Introspected>>,
     started: AtomicBool,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for t in self
-            .tasks
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            t.abort();
-        }
-    }
 }
 
 /// Validates bearer tokens for every route of one configuration snapshot. Cheap to clone.
@@ -115,57 +154,91 @@ impl TokenValidator {
     /// A validator for `issuers`, using `http` (no redirects, bounded) to reach the IdPs.
     /// Nothing is fetched until [`start_background`](Self::start_background) or the first token.
     pub fn new(issuers: &[Issuer], http: reqwest::Client) -> TokenValidator {
-        let mut by_iss: HashMap<String, Vec<usize>> = HashMap::new();
-        let issuers: Vec<IssuerRuntime> = issuers
+        let runtimes = issuers
             .iter()
-            .enumerate()
-            .map(|(i, cfg)| {
-                let keys = cfg.jwks.clone().map(|source| {
-                    by_iss.entry(cfg.issuer.clone()).or_default().push(i);
-                    Arc::new(IssuerKeys::new(
-                        cfg.issuer.clone(),
-                        source,
-                        cfg.jwks_refresh,
-                        http.clone(),
-                    ))
-                });
-                IssuerRuntime {
-                    config: cfg.clone(),
-                    keys,
-                    introspector: cfg
-                        .introspection
-                        .clone()
-                        .map(|c| Introspector::new(c, http.clone())),
-                }
+            .map(|cfg| Arc::new(IssuerRuntime::new(cfg, &http)))
+            .collect();
+        TokenValidator::assemble(
+            runtimes,
+            moka::sync::Cache::builder()
+                .max_capacity(CACHE_ENTRIES)
+                .expire_after(OwnTtl)
+                .build(),
+            moka::future::Cache::builder()
+                .max_capacity(CACHE_ENTRIES)
+                .expire_after(OwnTtl)
+                .build(),
+        )
+    }
+
+    /// A validator for a reloaded configuration: every issuer whose settings equal one of
+    /// `old`'s keeps that issuer's keys, refresh loop, introspection bound and cached results
+    /// (no refetch, no readiness dip); a new or changed issuer starts afresh. Call
+    /// [`start_background`](Self::start_background) on the result to fetch for those.
+    pub fn reuse_from(
+        old: &TokenValidator,
+        issuers: &[Issuer],
+        http: reqwest::Client,
+    ) -> TokenValidator {
+        let runtimes = issuers
+            .iter()
+            .map(|cfg| {
+                old.inner
+                    .issuers
+                    .iter()
+                    .find(|r| r.config == *cfg)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(IssuerRuntime::new(cfg, &http)))
             })
             .collect();
+        TokenValidator::assemble(
+            runtimes,
+            old.inner.jwt_cache.clone(),
+            old.inner.introspection_cache.clone(),
+        )
+    }
+
+    /// Names of the issuers in `self` that do not share their runtime with `old` (new or
+    /// changed), in configuration order — what a reload logs.
+    pub fn renewed_since(&self, old: &TokenValidator) -> Vec<String> {
+        self.inner
+            .issuers
+            .iter()
+            .filter(|r| !old.inner.issuers.iter().any(|o| Arc::ptr_eq(o, r)))
+            .map(|r| r.config.name.clone())
+            .collect()
+    }
+
+    fn assemble(
+        issuers: Vec<Arc<IssuerRuntime>>,
+        jwt_cache: moka::sync::Cache<TokenDigest, Arc<CachedJwt>>,
+        introspection_cache: moka::future::Cache<(RuntimeId, TokenDigest), Arc<Introspected>>,
+    ) -> TokenValidator {
+        let mut by_iss: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in issuers.iter().enumerate() {
+            if r.keys.is_some() {
+                by_iss.entry(r.config.issuer.clone()).or_default().push(i);
+            }
+        }
         TokenValidator {
             inner: Arc::new(Inner {
                 issuers,
                 by_iss,
-                jwt_cache: moka::sync::Cache::builder()
-                    .max_capacity(CACHE_ENTRIES)
-                    .expire_after(OwnTtl)
-                    .build(),
-                introspection_cache: moka::future::Cache::builder()
-                    .max_capacity(CACHE_ENTRIES)
-                    .expire_after(OwnTtl)
-                    .build(),
+                jwt_cache,
+                introspection_cache,
                 started: AtomicBool::new(false),
-                tasks: Mutex::new(Vec::new()),
             }),
         }
     }
 
     /// Start fetching and refreshing every issuer's JWKS (idempotent; needs a Tokio runtime).
-    /// The tasks stop when the last clone of this validator is dropped.
+    /// An issuer's task stops when the last validator holding that issuer is dropped.
     pub fn start_background(&self) {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        for keys in self.inner.issuers.iter().filter_map(|i| i.keys.clone()) {
-            tasks.push(tokio::spawn(keys.run_refresh_loop()));
+        for issuer in &self.inner.issuers {
+            issuer.start_refresh();
         }
     }
 
@@ -270,12 +343,12 @@ impl TokenValidator {
     fn introspecting_issuers<'a>(
         &'a self,
         trust: &'a RouteTrust,
-    ) -> impl Iterator<Item = (usize, &'a IssuerRuntime)> + 'a {
+    ) -> impl Iterator<Item = &'a IssuerRuntime> + 'a {
         self.inner
             .issuers
             .iter()
-            .enumerate()
-            .filter(move |(_, i)| i.introspector.is_some() && trust.trusts(&i.config.name))
+            .map(Arc::as_ref)
+            .filter(move |i| i.introspector.is_some() && trust.trusts(&i.config.name))
     }
 
     fn check_cached(
@@ -284,7 +357,14 @@ impl TokenValidator {
         trust: &RouteTrust,
         now: u64,
     ) -> Result<Arc<Principal>, AuthErrorKind> {
-        let issuer = &self.inner.issuers[hit.issuer];
+        // An entry made under an issuer configuration this validator does not have (changed or
+        // removed by a reload) is verified again from scratch.
+        let issuer = self
+            .inner
+            .issuers
+            .iter()
+            .find(|i| i.id == hit.issuer)
+            .ok_or(AuthErrorKind::UnknownKey)?;
         if !trust.trusts(&issuer.config.name) {
             return Err(AuthErrorKind::UntrustedIssuer);
         }
@@ -350,7 +430,7 @@ impl TokenValidator {
             digest,
             Arc::new(CachedJwt {
                 principal: principal.clone(),
-                issuer: idx,
+                issuer: issuer.id,
                 kid,
                 ttl,
             }),
@@ -368,12 +448,12 @@ impl TokenValidator {
     ) -> Result<Arc<Principal>, AuthErrorKind> {
         let mut refusal = AuthErrorKind::Inactive;
         let mut unavailable = None;
-        for (idx, issuer) in self.introspecting_issuers(trust) {
+        for issuer in self.introspecting_issuers(trust) {
             let looked_up = self
                 .inner
                 .introspection_cache
                 .try_get_with(
-                    (idx, digest),
+                    (issuer.id, digest),
                     self.introspect_uncached(issuer, token, digest, now),
                 )
                 .await;

@@ -118,7 +118,7 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
     let tokens = DemoTokens::mint(&issuer, &url);
     crate::logging::init(&cfg.logging);
     print_banner(&url, admin_port, &tokens, &yaml);
-    crate::serve(&cfg)
+    crate::serve(&cfg, None)
 }
 
 /// What the demo prints: the tokens, then numbered commands that tests/e2e/cli.rs runs as printed.

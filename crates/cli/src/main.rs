@@ -61,13 +61,15 @@ enum Command {
 }
 
 fn load(path: &std::path::Path) -> Result<mcpgate_config::Config, ExitCode> {
-    mcpgate_config::load_file(path).map_err(|errors| {
-        eprintln!("{}: invalid configuration:", path.display());
-        for e in &errors.0 {
-            eprintln!("  {e}");
-        }
-        ExitCode::from(exit::INVALID_CONFIG)
-    })
+    mcpgate_config::load_file(path).map_err(|errors| invalid(path, &errors))
+}
+
+fn invalid(path: &std::path::Path, errors: &mcpgate_config::ConfigErrors) -> ExitCode {
+    eprintln!("{}: invalid configuration:", path.display());
+    for e in &errors.0 {
+        eprintln!("  {e}");
+    }
+    ExitCode::from(exit::INVALID_CONFIG)
 }
 
 fn main() -> ExitCode {
@@ -92,26 +94,37 @@ fn main() -> ExitCode {
             ExitCode::from(exit::OK)
         }
         Command::Run { config } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
+            // The digest of exactly the bytes loaded, so a change made during start-up is still
+            // seen by the reload poll.
+            let (cfg, digest) = match mcpgate_proxy::reload::load(&config) {
+                Ok(loaded) => loaded,
+                Err(errors) => return invalid(&config, &errors),
             };
             logging::init(&cfg.logging);
-            serve(&cfg)
+            let source = mcpgate_proxy::ConfigSource {
+                path: config,
+                digest,
+            };
+            serve(&cfg, Some(source))
         }
         Command::Demo { port, admin_port } => demo::run(port, admin_port),
     }
 }
 
-/// Build and run the gateway until shutdown.
-pub fn serve(cfg: &mcpgate_config::Config) -> ExitCode {
+/// Build and run the gateway until shutdown; with a `source`, reload it on SIGHUP and on change.
+pub fn serve(
+    cfg: &mcpgate_config::Config,
+    source: Option<mcpgate_proxy::ConfigSource>,
+) -> ExitCode {
+    // pingora binds these itself (and retries a busy address for 30 s before panicking its
+    // thread), so a busy one is found here first; the admin listener is bound by `build`.
     for l in &cfg.listeners {
         if let Err(e) = std::net::TcpListener::bind(l.bind) {
             eprintln!("cannot listen on {}: {e}", l.bind);
             return ExitCode::from(exit::START_FAILED);
         }
     }
-    match mcpgate_proxy::GatewayServer::build(cfg) {
+    match mcpgate_proxy::GatewayServer::build(cfg, source) {
         Ok(gw) => {
             tracing::info!(
                 listeners = ?cfg.listeners.iter().map(|l| l.bind.to_string()).collect::<Vec<_>>(),

@@ -8,6 +8,8 @@
 mod error;
 mod interpolate;
 mod ipnet;
+mod live;
+mod log_filter;
 pub mod model;
 mod raw;
 mod sessions;
@@ -17,6 +19,8 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use live::restart_required;
+pub use log_filter::filter_problem as log_filter_problem;
 pub use model::*;
 pub use sessions::{SessionKey, Sessions};
 

@@ -47,7 +47,7 @@ pub struct Config {
     pub sessions: crate::sessions::Sessions,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub bind: SocketAddr,
     pub tls: Option<ListenerTls>,
@@ -57,7 +57,7 @@ pub struct Listener {
     pub trusted_proxies: Vec<IpNet>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerTls {
     /// At least one. The first is the default; the others are chosen by SNI against their names.
     pub certificates: Vec<CertificatePair>,
@@ -69,7 +69,7 @@ pub struct CertificatePair {
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     pub bind: SocketAddr,
 }
@@ -308,7 +308,7 @@ impl Algorithm {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     pub name: String,
     /// Must equal the token's `iss` exactly.
@@ -379,7 +379,7 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Introspection {
     pub endpoint: Url,
     pub client_id: String,

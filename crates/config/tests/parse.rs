@@ -659,24 +659,39 @@ fn env_interpolation() {
         "http://10.1.2.3:9000/mcp"
     );
 
-    let escaped = doc("    auth: none", "logging: { level: \"$${NOT_A_VAR}\" }");
-    assert_eq!(parse(&escaped).unwrap().logging.level, "${NOT_A_VAR}");
+    // A free-text field carries the references (logging.level is checked as a filter).
+    let header = |value: &str| {
+        doc(
+            &format!("      headers: {{ X-Carrier: \"{value}\" }}\n    auth: none"),
+            "",
+        )
+    };
+    let escaped = parse(&header("$${NOT_A_VAR}")).unwrap();
+    assert_eq!(
+        escaped.routes[0].upstream.headers["x-carrier"].expose(),
+        "${NOT_A_VAR}"
+    );
 
-    let missing = doc("    auth: none", "logging: { level: \"${MISSING_VAR}\" }");
-    let errs = errors(&missing);
+    let errs = errors(&header("${MISSING_VAR}"));
     assert_eq!(errs.len(), 1);
     assert_eq!(
         errs[0].to_string(),
-        "logging.level: environment variable MISSING_VAR is not set"
+        "routes[0].upstream.headers.X-Carrier: environment variable MISSING_VAR is not set"
     );
 }
 
 #[test]
 fn env_values_are_not_parsed_as_yaml() {
-    let env = |name: &str| (name == "LEVEL").then(|| "info\nfoo: [bar".to_string());
-    let yaml = doc("    auth: none", "logging: { level: \"${LEVEL}\" }");
+    let env = |name: &str| (name == "CARRIED").then(|| "info, foo: [bar {".to_string());
+    let yaml = doc(
+        "      headers: { X-Carrier: \"${CARRIED}\" }\n    auth: none",
+        "",
+    );
     let config = parse_str(&yaml, Path::new("/"), &env).unwrap();
-    assert_eq!(config.logging.level, "info\nfoo: [bar");
+    assert_eq!(
+        config.routes[0].upstream.headers["x-carrier"].expose(),
+        "info, foo: [bar {"
+    );
 }
 
 #[test]
@@ -1068,4 +1083,46 @@ fn load_file_resolves_relative_paths_and_reports_unreadable_file() {
     );
     let err = load_file(&dir.path().join("missing.yaml")).unwrap_err();
     assert!(err.to_string().contains("cannot read"), "{err}");
+}
+
+#[test]
+fn logging_level_must_be_a_filter_the_gateway_can_install() {
+    // `debugg` would be read by tracing as a target name and silence every log line.
+    for (level, fragment) in [
+        ("debugg", "is not a level"),
+        ("info,mcpgate", "a target needs one too"),
+        ("mcpgate=loud", "not a valid filter"),
+    ] {
+        let errs = errors(&doc(
+            "    auth: none",
+            &format!("logging: {{ level: \"{level}\" }}"),
+        ));
+        assert_error(&errs, "logging.level", fragment);
+    }
+    let ok = doc(
+        "    auth: none",
+        "logging: { level: \"warn,mcpgate=debug\" }",
+    );
+    assert_eq!(parse(&ok).unwrap().logging.level, "warn,mcpgate=debug");
+}
+
+#[test]
+fn binds_that_cannot_coexist_are_refused() {
+    // 0.0.0.0:8080 takes port 8080 on every address: 127.0.0.1:8080 could never bind next to it.
+    let wildcard = route_with_auth_none("").replace(
+        "  - bind: 127.0.0.1:8080\n",
+        "  - bind: 0.0.0.0:8080\n  - bind: 127.0.0.1:8080\n  - bind: 127.0.0.1:8081\n",
+    );
+    let errs = errors(&wildcard);
+    assert_error(
+        &errs,
+        "listeners[1].bind",
+        "overlaps listeners[0].bind 0.0.0.0:8080",
+    );
+    assert_eq!(errs.len(), 1, "8081 is fine");
+
+    let admin = doc("    auth: none", "admin: { bind: \"[::]:8080\" }");
+    assert_error(&errors(&admin), "admin.bind", "overlaps listeners[0].bind");
+    let other_port = doc("    auth: none", "admin: { bind: 0.0.0.0:9090 }");
+    assert!(parse(&other_port).is_ok());
 }

@@ -17,6 +17,10 @@ use crate::snapshot::SharedSnapshot;
 pub struct Readiness {
     pub listeners_bound: AtomicBool,
     pub draining: Arc<AtomicBool>,
+    /// Latched once every issuer had its keys at start. A reload that adds an issuer whose IdP
+    /// is down then costs only the routes trusting it (503 `keys_unavailable`), not the
+    /// readiness of every replica that took the same ConfigMap at once.
+    pub keys_fetched: AtomicBool,
 }
 
 pub struct AdminApp {
@@ -41,7 +45,9 @@ impl AdminApp {
             Some("draining")
         } else if !self.readiness.listeners_bound.load(Ordering::Relaxed) {
             Some("listeners not bound yet")
-        } else if !self.snapshot.load().validator.is_ready() {
+        } else if !self.readiness.keys_fetched.load(Ordering::Relaxed)
+            && !self.snapshot.load().validator.is_ready()
+        {
             Some("identity provider keys not fetched yet")
         } else {
             None

@@ -5,10 +5,11 @@
 
 pub mod admin;
 pub mod metrics;
+pub mod reload;
 pub mod request;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
-pub use server::{preflight, GatewayServer, StartError};
+pub use server::{preflight, ConfigSource, GatewayServer, StartError};

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub sse_streams: IntGauge,
     pub buffered_body_bytes: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub config_last_success: IntGauge,
+    pub config_hash: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -62,6 +65,22 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Request-body bytes held for judging (bounded by limits.max_buffered_bodies)."
     )
     .expect("register mcpgate_buffered_body_bytes"),
+    config_reloads: register_int_counter_vec!(
+        "mcpgate_config_reloads_total",
+        "Configuration reloads, by result (success, invalid, restart_required).",
+        &["result"]
+    )
+    .expect("register mcpgate_config_reloads_total"),
+    config_last_success: register_int_gauge!(
+        "mcpgate_config_last_reload_success_timestamp_seconds",
+        "When the running configuration was loaded (start or last successful reload), Unix seconds."
+    )
+    .expect("register mcpgate_config_last_reload_success_timestamp_seconds"),
+    config_hash: register_int_gauge!(
+        "mcpgate_config_hash",
+        "First 48 bits of the SHA-256 of the running configuration file: equal across replicas running the same document."
+    )
+    .expect("register mcpgate_config_hash"),
 }
 });
 

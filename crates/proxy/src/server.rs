@@ -1,11 +1,12 @@
 //! Process assembly: turns a validated [`Config`] into a running pingora server — the proxy
 //! service on every listener (plain or TLS with SNI), the admin service, the background tasks
-//! (DNS re-resolution, certificate reload, identity-provider key refresh, readiness) — and owns
-//! the shutdown sequence: SIGTERM stops accepting, drains in-flight requests up to the grace
-//! period, then exits 0.
+//! (DNS re-resolution, certificate reload, identity-provider key refresh, readiness, configuration
+//! reload) — and owns the signals: SIGTERM stops accepting, drains in-flight requests up to the
+//! grace period, then exits 0; SIGHUP reloads and never ends the process.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -15,7 +16,7 @@ use mcpgate_config::{Config, ListenerTls, Sessions};
 use mcpgate_mcp::seal::SessionSealer;
 use mcpgate_mcp::session::{MemorySessionStore, SessionBindings};
 use mcpgate_store::sessions::RedisSessionStore;
-use pingora::apps::http_app::HttpServer;
+use pingora::apps::ServerApp;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
 use pingora::server::configuration::ServerConf;
@@ -24,6 +25,7 @@ use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
 use crate::admin::{AdminApp, Readiness};
+use crate::reload::{FileDigest, Reloader};
 use crate::request::{McpProxy, IN_FLIGHT};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::SniResolver;
@@ -44,6 +46,20 @@ pub enum StartError {
     Compile(#[from] crate::snapshot::CompileError),
     #[error("cannot build the HTTP client for identity providers: {0}")]
     HttpClient(String),
+    #[error("cannot listen on {addr} (admin): {source}")]
+    AdminBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot watch for SIGHUP: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Where the running configuration came from, so that it can be reloaded.
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// Digest of the bytes the running configuration was parsed from.
+    pub digest: FileDigest,
 }
 
 /// Install the process-wide rustls crypto provider (ring, the one pingora uses). Idempotent.
@@ -96,6 +112,8 @@ struct Background {
     resolvers: Vec<Arc<SniResolver>>,
     readiness: Arc<Readiness>,
     listener_addrs: Vec<std::net::SocketAddr>,
+    /// Taken by the first `start`: one reload loop per process.
+    reloader: Mutex<Option<Reloader>>,
 }
 
 #[async_trait]
@@ -115,6 +133,18 @@ impl BackgroundService for Background {
                 tokio::time::sleep(RERESOLVE_INTERVAL).await;
             }
         });
+        let reloader = self
+            .reloader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match reloader.map(|r| (r, hangup_stream())) {
+            Some((r, Ok(hup))) => drop(tokio::spawn(r.run(hup))),
+            Some((_, Err(e))) => {
+                tracing::error!(error = %e, "cannot watch for SIGHUP; configuration reload is off")
+            }
+            None => {}
+        }
         if !self.resolvers.is_empty() {
             tokio::spawn(crate::tls::watch_and_reload(
                 self.resolvers.clone(),
@@ -143,6 +173,16 @@ impl BackgroundService for Background {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        });
+        let readiness = self.readiness.clone();
+        let keys_snapshot = self.snapshot.clone();
+        tokio::spawn(async move {
+            // The start-up keys latch (see `Readiness::keys_fetched`), whether or not anyone
+            // asked /readyz in between.
+            while !keys_snapshot.load().validator.is_ready() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            readiness.keys_fetched.store(true, Ordering::SeqCst);
         });
         let _ = shutdown.changed().await;
     }
@@ -191,11 +231,54 @@ impl ShutdownSignalWatch for SignalWatch {
     }
 }
 
+fn hangup_stream() -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+/// Replace SIGHUP's default action (terminate) for the rest of the process, before anything is
+/// served: a supervisor's "reload" must never end the gateway, even while it is starting. tokio
+/// keeps its handler installed after the runtime that registered it is gone.
+fn keep_alive_on_hangup() -> Result<(), StartError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(StartError::Signal)?;
+    rt.block_on(async { hangup_stream().map(drop) })
+        .map_err(StartError::Signal)
+}
+
+/// pingora binds the proxy's listeners in its own service thread and, when it cannot (after 30 s
+/// of retries on a busy port), panics that thread while the rest of the process serves on. `serve`
+/// binds every address first and the configuration refuses addresses that clash; this catches an
+/// address another process takes in between: the process ends with the start-up failure code.
+fn exit_when_a_listener_cannot_bind() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        // The `expect` message in pingora's `Service::start_service`.
+        if info
+            .payload_as_str()
+            .is_some_and(|m| m.starts_with("Failed to build listeners"))
+        {
+            eprintln!("mcpgate cannot start: a listener could not bind (see above)");
+            std::process::exit(1);
+        }
+    }));
+}
+
 impl GatewayServer {
-    /// Build every service for `config`. Fails with a clear message on bad TLS material.
-    pub fn build(config: &Config) -> Result<GatewayServer, StartError> {
+    /// Build every service for `config`. Fails with a clear message on bad TLS material or an
+    /// admin address that cannot be bound. With a `source`, SIGHUP and changes of the file
+    /// reload the configuration; without one SIGHUP is ignored (still never fatal).
+    pub fn build(
+        config: &Config,
+        source: Option<ConfigSource>,
+    ) -> Result<GatewayServer, StartError> {
         install_crypto_provider();
-        let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
+        keep_alive_on_hangup()?;
+        exit_when_a_listener_cannot_bind();
+        let http = idp_http_client()?;
+        let validator = TokenValidator::new(&config.issuers, http.clone());
         let snapshot: SharedSnapshot =
             Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
         limit_request_heads(config);
@@ -206,13 +289,17 @@ impl GatewayServer {
         let (proxy, resolvers) = proxy_service(&server, config, &snapshot, &readiness)?;
         server.add_service(proxy);
         if let Some(admin) = &config.admin {
-            server.add_service(admin_service(admin.bind, &snapshot, &readiness));
+            let admin = admin_service(admin.bind, &snapshot, &readiness)?;
+            server.add_service(background_service("mcpgate admin", admin));
         }
+        let reloader =
+            source.map(|s| Reloader::new(s.path, snapshot.clone(), config.clone(), s.digest, http));
         let bg = Background {
             snapshot,
             resolvers,
             readiness: readiness.clone(),
             listener_addrs: config.listeners.iter().map(|l| l.bind).collect(),
+            reloader: Mutex::new(reloader),
         };
         server.add_service(background_service("mcpgate background", bg));
         Ok(GatewayServer {
@@ -238,7 +325,7 @@ impl GatewayServer {
 /// 4). Twice the configured header limit: heads up to it are read and refused with a proper 431
 /// by the request path; beyond, the connection is refused while reading, so a slow or huge head
 /// never costs more than this per connection.
-fn limit_request_heads(config: &Config) {
+pub(crate) fn limit_request_heads(config: &Config) {
     let limits = &config.limits;
     pingora::protocols::http::v1::server::set_request_head_limits(
         limits.max_request_headers.saturating_mul(2),
@@ -339,16 +426,72 @@ fn tls_settings(tls: &ListenerTls) -> Result<(TlsSettings, Arc<SniResolver>), St
     Ok((settings, resolver))
 }
 
+/// The admin listener, bound here rather than by pingora: a busy address is a start-up error
+/// (exit 1) instead of pingora's 30 s of retries and a panicking service thread.
 fn admin_service(
     bind: std::net::SocketAddr,
     snapshot: &SharedSnapshot,
     readiness: &Arc<Readiness>,
-) -> Service<HttpServer<AdminApp>> {
-    let app = AdminApp {
-        readiness: readiness.clone(),
-        snapshot: snapshot.clone(),
-    };
-    let mut svc = Service::new("mcpgate admin".to_string(), HttpServer::new_app(app));
-    svc.add_tcp(&bind.to_string());
-    svc
+) -> Result<AdminListener, StartError> {
+    let listener = std::net::TcpListener::bind(bind)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| StartError::AdminBind { addr: bind, source })?;
+    Ok(AdminListener {
+        listener: Mutex::new(Some(listener)),
+        app: Arc::new(AdminApp {
+            readiness: readiness.clone(),
+            snapshot: snapshot.clone(),
+        }),
+    })
+}
+
+/// Serves [`AdminApp`] on a socket bound before the server started.
+struct AdminListener {
+    listener: Mutex<Option<std::net::TcpListener>>,
+    app: Arc<AdminApp>,
+}
+
+#[async_trait]
+impl BackgroundService for AdminListener {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let taken = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(listener) = taken.and_then(|l| tokio::net::TcpListener::from_std(l).ok()) else {
+            tracing::error!("admin listener unavailable");
+            return;
+        };
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => {
+                        let app = self.app.clone();
+                        let shutdown = shutdown.clone();
+                        tokio::spawn(async move { serve_admin_connection(app, tcp, shutdown).await });
+                    }
+                    // Out of descriptors and the like: back off briefly rather than spin.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Requests on one admin connection until the client closes it (keep-alive reuses the stream).
+async fn serve_admin_connection(
+    app: Arc<AdminApp>,
+    tcp: tokio::net::TcpStream,
+    shutdown: ShutdownWatch,
+) {
+    let l4: pingora::protocols::l4::stream::Stream = tcp.into();
+    let mut stream: Option<pingora::protocols::Stream> = Some(Box::new(l4));
+    while let Some(s) = stream.take() {
+        stream = app.process_new(s, &shutdown).await;
+    }
 }

@@ -131,6 +131,19 @@ impl CompiledUpstream {
         Ok(n)
     }
 
+    /// Take over the addresses `old` resolved for the same host and port (a reload compiles
+    /// fresh upstreams; without this each would answer 502 until the next re-resolution).
+    pub fn adopt_addresses(&self, old: &CompiledUpstream) {
+        if self.needs_dns() && self.host == old.host && self.port == old.port {
+            self.addrs.store(old.addrs.load_full());
+        }
+    }
+
+    /// True once the host has at least one address (an IP literal always has).
+    pub fn has_addresses(&self) -> bool {
+        !self.addrs.load().is_empty()
+    }
+
     /// The next address, round-robin; `None` while the name has never resolved.
     pub fn pick_addr(&self) -> Option<SocketAddr> {
         let addrs = self.addrs.load();
@@ -233,4 +246,43 @@ fn load_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, UpstreamError> 
         .map(|d| WrappedX509::new(d, parse_x509))
         .collect::<Vec<_>>()
         .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CompiledUpstream;
+    use mcpgate_config::Upstream;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    fn upstream(url: &str) -> CompiledUpstream {
+        CompiledUpstream::compile(&Upstream {
+            url: url.parse().unwrap(),
+            timeouts: Default::default(),
+            tls: Default::default(),
+            headers: Default::default(),
+            strip_headers: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reloaded_upstream_takes_over_the_addresses_of_the_same_host() {
+        let old = upstream("http://mcp.internal:8080/mcp");
+        let addr: SocketAddr = "10.0.0.7:8080".parse().unwrap();
+        old.addrs.store(Arc::new(vec![addr]));
+
+        let same = upstream("http://mcp.internal:8080/other");
+        assert!(
+            !same.has_addresses(),
+            "a fresh name has none until resolved"
+        );
+        same.adopt_addresses(&old);
+        assert_eq!(same.pick_addr(), Some(addr));
+
+        let other_port = upstream("http://mcp.internal:9090/mcp");
+        other_port.adopt_addresses(&old);
+        assert!(!other_port.has_addresses());
+        assert!(upstream("http://127.0.0.1:1/mcp").has_addresses());
+    }
 }

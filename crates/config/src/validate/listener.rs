@@ -39,6 +39,29 @@ pub(super) fn bind(cx: &mut Ctx, path: &str, raw: &Option<Str>) -> Option<Socket
     })
 }
 
+/// True when both addresses cannot be bound at once: the same port, and the same address or
+/// either one unspecified (`0.0.0.0` / `[::]` take the port on every address, and `[::]` is
+/// dual-stack by default). Caught here, `check` refuses what `run` would fail to bind.
+pub(super) fn binds_clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Every later listener whose address clashes with an earlier, different one.
+pub(super) fn check_overlaps(cx: &mut Ctx, listeners: &[Listener]) {
+    for (j, later) in listeners.iter().enumerate() {
+        let earlier = listeners[..j]
+            .iter()
+            .position(|l| l.bind != later.bind && binds_clash(l.bind, later.bind));
+        if let Some(i) = earlier {
+            let msg = format!(
+                "{} overlaps listeners[{i}].bind {} (same port; an unspecified address takes every address)",
+                later.bind, listeners[i].bind
+            );
+            cx.err(&format!("listeners[{j}].bind"), msg);
+        }
+    }
+}
+
 /// `h2c: true` (HTTP/2 with prior knowledge) is for plaintext listeners only.
 fn h2c(cx: &mut Ctx, path: &str, raw: &RawListener) -> Option<bool> {
     let h2c = raw.h2c.unwrap_or(false);

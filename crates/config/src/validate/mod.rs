@@ -39,12 +39,22 @@ pub(crate) fn validate(
                 .enumerate()
                 .map(|(i, l)| (format!("listeners[{i}].bind"), l.bind)),
         );
+        listener::check_overlaps(&mut cx, listeners);
     }
     let admin = cx.optional(&raw.admin, |cx, a| {
         let bind = listener::bind(cx, "admin.bind", &a.bind)?;
-        let clash = listeners.iter().flatten().position(|l| l.bind == bind);
+        let clash = listeners
+            .iter()
+            .flatten()
+            .position(|l| listener::binds_clash(l.bind, bind));
         if let Some(i) = clash {
-            return cx.fail("admin.bind", format!("{bind} is also listeners[{i}].bind"));
+            let other = listeners.iter().flatten().nth(i).map(|l| l.bind);
+            let what = if other == Some(bind) {
+                "is also"
+            } else {
+                "overlaps"
+            };
+            return cx.fail("admin.bind", format!("{bind} {what} listeners[{i}].bind"));
         }
         Some(Admin { bind })
     });
@@ -196,7 +206,12 @@ fn logging(cx: &mut Ctx, raw: &RawLogging) -> Option<Logging> {
     );
     let level = match &raw.level {
         None => Some(d.level),
-        Some(s) => cx.non_empty("logging.level", s),
+        Some(s) => cx.non_empty("logging.level", s).and_then(|level| {
+            match crate::log_filter::filter_problem(&level) {
+                None => Some(level),
+                Some(why) => cx.fail("logging.level", why),
+            }
+        }),
     };
     Some(Logging {
         format: format?,

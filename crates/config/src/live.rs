@@ -1,0 +1,27 @@
+//! Which settings a running gateway can take over on a reload, and which are fixed for the
+//! life of the process (sockets, the log subscriber, the shutdown sequence).
+
+use crate::model::Config;
+
+/// The keys whose change between `old` and `new` only a restart can apply; empty when `new` can
+/// replace `old` live. A reload that changes any of them is refused as a whole: the gateway
+/// always runs exactly one configuration document, never half of one.
+pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
+    let fixed: [(&'static str, bool); 5] = [
+        // Bound sockets, their TLS certificate sets and h2c are built once by pingora.
+        ("listeners", old.listeners != new.listeners),
+        ("admin", old.admin != new.admin),
+        // The tracing subscriber is installed once per process.
+        ("logging.format", old.logging.format != new.logging.format),
+        ("logging.level", old.logging.level != new.logging.level),
+        // The signal handler holds the grace period it was started with.
+        (
+            "shutdown.grace_period",
+            old.shutdown.grace_period != new.shutdown.grace_period,
+        ),
+    ];
+    fixed
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+}
