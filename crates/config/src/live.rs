@@ -7,13 +7,16 @@ use crate::model::Config;
 /// replace `old` live. A reload that changes any of them is refused as a whole: the gateway
 /// always runs exactly one configuration document, never half of one.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
-    let fixed: [(&'static str, bool); 5] = [
+    let fixed: [(&'static str, bool); 6] = [
         // Bound sockets, their TLS certificate sets and h2c are built once by pingora.
         ("listeners", old.listeners != new.listeners),
         ("admin", old.admin != new.admin),
         // The tracing subscriber is installed once per process.
         ("logging.format", old.logging.format != new.logging.format),
         ("logging.level", old.logging.level != new.logging.level),
+        // Session bindings (memory, sealing keys, Redis) outlive snapshots: a reload must not
+        // orphan every open session. Keys rotate by a rolling restart (the ring opens old ids).
+        ("sessions", old.sessions != new.sessions),
         // The signal handler holds the grace period it was started with.
         (
             "shutdown.grace_period",

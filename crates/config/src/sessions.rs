@@ -26,7 +26,7 @@ pub(crate) struct RawSessions {
 }
 
 /// Where session bindings live.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Sessions {
     /// This process's memory: one instance only; lost on restart.
     #[default]

@@ -45,3 +45,12 @@ fn sockets_logging_setup_and_grace_period_need_a_restart() {
     no_admin.admin = None;
     assert_eq!(restart_required(&old, &no_admin), ["admin"]);
 }
+
+#[test]
+fn session_storage_and_keys_need_a_restart() {
+    let old = config("", 3001);
+    let key = "sessions: { keys: [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"] }";
+    let sealed = config(key, 3001);
+    assert_eq!(restart_required(&old, &sealed), ["sessions"]);
+    assert!(restart_required(&sealed, &config(key, 3001)).is_empty());
+}
