@@ -86,7 +86,8 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
     };
     let url = format!("http://127.0.0.1:{port}/mcp");
     let token = issuer.mint_default(&url, "mcp:read mcp:write", Duration::from_secs(3600));
-    crate::logging::init(&cfg.logging);
+    // The demo configuration has no audit file, the only way this can fail.
+    let _ = crate::logging::init(&cfg.logging);
     print_banner(&url, admin_port, &token, &yaml);
     crate::serve(&cfg)
 }

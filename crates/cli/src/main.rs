@@ -96,7 +96,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            logging::init(&cfg.logging);
+            if let Err(e) = logging::init(&cfg.logging) {
+                eprintln!("{e}");
+                return ExitCode::from(exit::START_FAILED);
+            }
             serve(&cfg)
         }
         Command::Demo { port, admin_port } => demo::run(port, admin_port),

@@ -10,6 +10,7 @@ mod interpolate;
 mod ipnet;
 pub mod model;
 mod raw;
+mod telemetry;
 mod units;
 mod validate;
 
@@ -17,6 +18,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use telemetry::Tracing;
 
 /// Loads and validates the configuration file at `path`. Relative paths inside it resolve
 /// against its directory; `${VAR}` references read the process environment.

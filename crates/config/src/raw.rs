@@ -26,6 +26,7 @@ pub(crate) struct RawConfig {
     pub limits: Option<RawLimits>,
     pub logging: Option<RawLogging>,
     pub shutdown: Option<RawShutdown>,
+    pub tracing: Option<crate::telemetry::RawTracing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +238,7 @@ pub(crate) struct RawLogging {
     pub format: Option<Str>,
     pub level: Option<Str>,
     pub access_log: Option<bool>,
+    pub audit_file: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,7 @@
 //! What mcpgate understands of MCP, free of any HTTP engine: classifying a JSON-RPC request body
 //! (`jsonrpc`), matching names against rule globs (`glob`), deciding what a caller may do
 //! (`policy`, `route`, `judge`), how refusals are answered (`answer`, `authn`) and audited
-//! (`audit`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
+//! (`audit`), bounded metric labels and trace context (`labels`), filtering `*/list` answers to what the caller may use (`filter`) and remembering
 //! which caller owns which MCP session (`session`); resource URIs are judged in the form the
 //! upstream acts on (`uri`).
 
@@ -12,6 +12,7 @@ pub mod filter;
 pub mod glob;
 pub mod jsonrpc;
 pub mod judge;
+pub mod labels;
 pub mod policy;
 pub mod route;
 pub mod session;

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod snapshot;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 

@@ -7,6 +7,7 @@ mod listener;
 mod names;
 mod policy;
 mod route;
+mod telemetry;
 
 use std::path::Path;
 use std::time::Duration;
@@ -59,6 +60,7 @@ pub(crate) fn validate(
     let shutdown = cx
         .optional(&raw.shutdown, shutdown)
         .map(Option::unwrap_or_default);
+    let tracing = cx.optional(&raw.tracing, telemetry::tracing);
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -76,6 +78,7 @@ pub(crate) fn validate(
             limits: limits?,
             logging: logging?,
             shutdown: shutdown?,
+            tracing: tracing?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.
@@ -193,10 +196,14 @@ fn logging(cx: &mut Ctx, raw: &RawLogging) -> Option<Logging> {
         None => Some(d.level),
         Some(s) => cx.non_empty("logging.level", s),
     };
+    let audit_file = cx.optional(&raw.audit_file, |cx, s| {
+        cx.file_path("logging.audit_file", s)
+    });
     Some(Logging {
         format: format?,
         level: level?,
         access_log: raw.access_log.unwrap_or(d.access_log),
+        audit_file: audit_file?,
     })
 }
 

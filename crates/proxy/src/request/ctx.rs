@@ -101,6 +101,8 @@ pub struct RequestCtx {
     pub session_bound: bool,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
+    /// Span, trace context, correlation ids (`crate::telemetry`).
+    pub telemetry: crate::telemetry::RequestTelemetry,
     _in_flight: InFlight,
 }
 
@@ -127,6 +129,7 @@ impl Default for RequestCtx {
             response: ResponseTransform::None,
             session_bound: false,
             held: None,
+            telemetry: Default::default(),
             _in_flight: InFlight::start(),
         }
     }
@@ -169,14 +172,7 @@ impl RequestCtx {
             self.token_hash = Some(hash.clone());
         }
         if let Some(facts) = &answer.audit {
-            mcpgate_mcp::audit::record(
-                "deny",
-                facts.reason,
-                self.route_name(),
-                self.principal.as_deref(),
-                facts.method.as_deref(),
-                facts.target.as_ref(),
-            );
+            crate::telemetry::audit_refused(self, facts);
         }
     }
 }
