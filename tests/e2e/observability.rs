@@ -385,7 +385,7 @@ async fn json_audit_lines_have_every_field_once_in_their_own_file() {
     assert_eq!(allow["jsonrpc_id"], "7");
     assert_eq!(allow["trace_id"], CALLER_TRACE);
     assert_eq!(allow["request_id"].as_str().unwrap().len(), 16);
-    assert_eq!(allow["token_hash"].as_str().unwrap().len() > 0, true);
+    assert!(!allow["token_hash"].as_str().unwrap().is_empty());
     for key in ["subject", "client_id", "session_hash", "reason"] {
         assert!(allow.get(key).is_some(), "{key} missing in {allow}");
     }
@@ -405,4 +405,61 @@ async fn json_audit_lines_have_every_field_once_in_their_own_file() {
     assert_unique_keys(access);
     let access: Value = serde_json::from_str(access).unwrap();
     assert_eq!(access["request_id"], allow["request_id"]);
+}
+
+#[tokio::test]
+async fn forged_or_malformed_trace_context_restarts_the_trace() {
+    let (otlp, _spans) = otlp_receiver().await;
+    let s = setup(&format!("tracing: {{ otlp_endpoint: \"{otlp}\" }}")).await;
+    let token = s.token();
+    let call = jsonrpc(1, "tools/call", json!({"name": "echo"}));
+    let bad = [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // all-zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // all-zero span id
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // forbidden version
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+        "garbage\u{7f}",
+    ];
+    for tp in bad {
+        let mut req = mcp_post(&client(), &s.gw.url("/mcp"), &call).bearer_auth(&token);
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(tp) {
+            req = req.header("traceparent", v);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 200, "{tp}");
+    }
+    for tp in s.upstream_seen.lock().unwrap().iter() {
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts.len(), 4, "{tp}");
+        assert_eq!(parts[0], "00");
+        assert_ne!(parts[1], "0".repeat(32));
+        assert_ne!(parts[1], CALLER_TRACE);
+        assert!(parts[1]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+}
+
+#[tokio::test]
+async fn certificate_expiry_is_reported_per_listener_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["mcp.test".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+    let cert = params.self_signed(&key).unwrap();
+    write_file(dir.path(), "e.pem", &cert.pem());
+    write_file(dir.path(), "e.key", &key.serialize_pem());
+    let cert_path = dir.path().join("e.pem");
+    let mut gw = Gw::start_in(
+        dir,
+        "public_url: https://mcp.test:{port}\nlisteners:\n  - bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - { cert: e.pem, key: e.key }\nadmin: { bind: \"127.0.0.1:{admin}\" }\nroutes:\n  - name: main\n    path: /mcp\n    upstream: { url: \"http://127.0.0.1:9/mcp\" }\n    auth: none\n",
+    );
+    gw.ready().await;
+    let text = scrape(&gw).await;
+    let name = format!(
+        "mcpgate_certificate_expiry_seconds{{cert=\"{}\",listener=\"127.0.0.1:{}\"}}",
+        cert_path.display(),
+        gw.port
+    );
+    // 2031-05-17T00:00:00Z
+    assert_eq!(series(&text, &name), 1_936_742_400.0, "{text}");
 }
