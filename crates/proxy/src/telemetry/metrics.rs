@@ -47,7 +47,7 @@ pub static OBS: LazyLock<ObsMetrics> = LazyLock::new(|| ObsMetrics {
     .expect("register mcpgate_auth_decisions_total"),
     mcp_requests: register_int_counter_vec!(
         "mcpgate_mcp_requests_total",
-        "Requests by route, MCP method class and HTTP status class.",
+        "Requests by route, MCP method class and HTTP status.",
         &["route", "method", "status"]
     )
     .expect("register mcpgate_mcp_requests_total"),

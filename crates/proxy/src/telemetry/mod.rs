@@ -97,15 +97,20 @@ fn extract(carrier: &dyn Extractor) -> Option<Context> {
 /// At admission: the caller's `traceparent` header and the hash of its session id.
 pub fn begin(ctx: &mut RequestCtx, req: &RequestHeader) {
     let t = &mut ctx.telemetry;
-    t.parent = extract(&HeaderCarrier(req));
+    if req.headers.contains_key("traceparent") {
+        t.parent = extract(&HeaderCarrier(req));
+    }
     t.parent_from_header = t.parent.is_some();
     if let Some(sid) = req.headers.get("mcp-session-id") {
         t.session_hash = mcpgate_auth::token_hash(&String::from_utf8_lossy(sid.as_bytes()));
     }
 }
 
-/// Note when a phase starts (the previous one ends there).
+/// Note when a phase starts (the previous one ends there); only spans need it.
 pub fn mark(ctx: &mut RequestCtx, stage: Stage) {
+    if otel::tracer().is_none() {
+        return;
+    }
     let now = Some(SystemTime::now());
     match stage {
         Stage::Auth => ctx.telemetry.auth_at = now,
@@ -254,29 +259,32 @@ pub fn log_ids(ctx: &RequestCtx) -> (&str, String) {
 
 /// The end of a request: method-class and authentication counters, and its spans ended.
 pub fn finish(ctx: &mut RequestCtx, http_method: &str, status: u16) {
-    let route = ctx.route_name().to_owned();
-    let (method, target) = match &ctx.judged {
-        Some(j) => (j.method.clone(), j.target.clone()),
-        None => (
-            ctx.telemetry.refused_method.clone(),
-            ctx.telemetry.refused_target.clone(),
-        ),
-    };
-    OBS.mcp_requests
-        .with_label_values(&[
-            &route,
-            method_class(method.as_deref()),
-            status_label(status),
-        ])
-        .inc();
-    if let Some(result) = auth_result(ctx.principal.as_deref(), ctx.auth_failure) {
-        OBS.auth_decisions
-            .with_label_values(&[&route, result])
-            .inc();
-    }
+    count(ctx, status);
     if otel::tracer().is_some() {
         ensure_root(ctx);
-        end_spans(ctx, http_method, status, method.as_deref(), target.as_ref());
+        end_spans(ctx, http_method, status);
+    }
+}
+
+fn count(ctx: &RequestCtx, status: u16) {
+    let route = ctx.route_name();
+    let (method, _) = requested(ctx);
+    OBS.mcp_requests
+        .with_label_values(&[route, method_class(method), status_label(status)])
+        .inc();
+    if let Some(result) = auth_result(ctx.principal.as_deref(), ctx.auth_failure) {
+        OBS.auth_decisions.with_label_values(&[route, result]).inc();
+    }
+}
+
+/// The JSON-RPC method and target of the request: accepted (`ctx.judged`) or refused.
+fn requested(ctx: &RequestCtx) -> (Option<&str>, Option<&Target>) {
+    match &ctx.judged {
+        Some(j) => (j.method.as_deref(), j.target.as_ref()),
+        None => (
+            ctx.telemetry.refused_method.as_deref(),
+            ctx.telemetry.refused_target.as_ref(),
+        ),
     }
 }
 
@@ -292,13 +300,8 @@ fn auth_result(
     }
 }
 
-fn end_spans(
-    ctx: &RequestCtx,
-    http_method: &str,
-    status: u16,
-    method: Option<&str>,
-    target: Option<&Target>,
-) {
+fn end_spans(ctx: &RequestCtx, http_method: &str, status: u16) {
+    let (method, target) = requested(ctx);
     let (Some(tracer), Some(root)) = (otel::tracer(), ctx.telemetry.root.as_ref()) else {
         return;
     };
