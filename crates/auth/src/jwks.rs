@@ -133,6 +133,8 @@ pub(crate) struct IssuerKeys {
     /// picking up the new key.
     last_unknown_kid_fetch: Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Fetch attempts that left the keys unchanged (network, status, document problems).
+    failures: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,12 +158,23 @@ impl IssuerKeys {
             fetch_lock: tokio::sync::Mutex::new(()),
             last_unknown_kid_fetch: Mutex::new(None),
             fetches: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 
     /// True once keys have been fetched successfully at least once.
     pub fn has_keys(&self) -> bool {
         self.state.load().is_some()
+    }
+
+    /// How long ago the keys in use were fetched; `None` before the first successful fetch.
+    pub fn keys_age(&self) -> Option<Duration> {
+        self.state.load().as_ref().map(|s| s.fetched_at.elapsed())
+    }
+
+    /// Failed fetch attempts so far (for metrics).
+    pub fn failure_count(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Fetch attempts made so far (for tests and metrics).
@@ -249,6 +262,14 @@ impl IssuerKeys {
 
     async fn fetch_locked(&self) -> Result<Duration, String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = self.fetch_and_store().await;
+        if fetched.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        fetched
+    }
+
+    async fn fetch_and_store(&self) -> Result<Duration, String> {
         let (fetched_at, fetched_at_unix) = (Instant::now(), unix_now());
         let (doc, max_age) = match &self.source {
             JwksSource::File(path) => {

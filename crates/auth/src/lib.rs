@@ -15,10 +15,12 @@ mod introspection;
 mod jwks;
 mod jwt;
 mod keys;
+mod observe;
 mod principal;
 mod validator;
 
 pub use bearer::{bearer_token, token_hash, MalformedAuthorization, TokenDigest, MAX_TOKEN_LEN};
 pub use error::{AuthError, AuthErrorKind};
+pub use observe::{set_observer, AuthObserver, CallOutcome, TokenCache};
 pub use principal::Principal;
-pub use validator::{RouteTrust, TokenValidator};
+pub use validator::{JwksStats, RouteTrust, TokenValidator};

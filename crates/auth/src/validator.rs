@@ -17,6 +17,7 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::introspection::{Answer, Failure, Introspector};
 use crate::jwks::{IssuerKeys, PublishedBy};
 use crate::jwt::{self, UnverifiedJwt};
+use crate::observe::{CallOutcome, TokenCache};
 use crate::principal::{
     audience_accepted, audiences, build_principal, check_required, check_times, now_secs,
     numeric_date, Principal,
@@ -142,6 +143,17 @@ struct Inner {
     jwt_cache: moka::sync::Cache<TokenDigest, Arc<CachedJwt>>,
     introspection_cache: moka::future::Cache<(RuntimeId, TokenDigest), Arc<Introspected>>,
     started: AtomicBool,
+}
+
+/// One issuer's JWKS counters and the age of the keys in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksStats {
+    /// The configured issuer name (`issuers[].name`).
+    pub issuer: String,
+    pub fetches: u64,
+    pub failures: u64,
+    /// Time since the keys in use were fetched; `None` until the first successful fetch.
+    pub keys_age: Option<Duration>,
 }
 
 /// Validates bearer tokens for every route of one configuration snapshot. Cheap to clone.
@@ -275,6 +287,23 @@ impl TokenValidator {
             .map_or(0, |k| k.fetch_count())
     }
 
+    /// JWKS state of every issuer that signs JWTs, by configured name (for metrics).
+    pub fn jwks_stats(&self) -> Vec<JwksStats> {
+        self.inner
+            .issuers
+            .iter()
+            .filter_map(|i| {
+                let keys = i.keys.as_ref()?;
+                Some(JwksStats {
+                    issuer: i.config.name.clone(),
+                    fetches: keys.fetch_count(),
+                    failures: keys.failure_count(),
+                    keys_age: keys.keys_age(),
+                })
+            })
+            .collect()
+    }
+
     /// Validate `token` for a route trusting `trust`.
     pub async fn validate(
         &self,
@@ -283,7 +312,11 @@ impl TokenValidator {
     ) -> Result<Arc<Principal>, AuthError> {
         let digest = TokenDigest::of(token);
         let now = now_secs();
-        if let Some(hit) = self.inner.jwt_cache.get(&digest) {
+        let cached = self.inner.jwt_cache.get(&digest);
+        if jwt::looks_like_jwt(token) {
+            crate::observe::with(|o| o.token_cache(TokenCache::Jwt, cached.is_some()));
+        }
+        if let Some(hit) = cached {
             match self.check_cached(&hit, trust, now) {
                 Ok(p) => return Ok(p),
                 // The signing key left the JWKS: forget the result and verify from scratch.
@@ -449,14 +482,17 @@ impl TokenValidator {
         let mut refusal = AuthErrorKind::Inactive;
         let mut unavailable = None;
         for issuer in self.introspecting_issuers(trust) {
+            let asked = AtomicBool::new(false);
             let looked_up = self
                 .inner
                 .introspection_cache
-                .try_get_with(
-                    (issuer.id, digest),
-                    self.introspect_uncached(issuer, token, digest, now),
-                )
+                .try_get_with((issuer.id, digest), async {
+                    asked.store(true, Ordering::Relaxed);
+                    self.introspect_uncached(issuer, token, digest, now).await
+                })
                 .await;
+            let hit = !asked.load(Ordering::Relaxed);
+            crate::observe::with(|o| o.token_cache(TokenCache::Introspection, hit));
             match looked_up {
                 Ok(entry) => match &entry.outcome {
                     Ok(p) => {
@@ -501,7 +537,16 @@ impl TokenValidator {
             outcome: Err(kind),
             ttl: introspector.negative_cache_ttl(),
         };
-        let claims = match introspector.introspect(token).await? {
+        let started = Instant::now();
+        let answer = introspector.introspect(token).await;
+        let outcome = match &answer {
+            Ok(_) => CallOutcome::Answered,
+            Err(Failure::Busy) => CallOutcome::Shed,
+            Err(Failure::Unavailable(_)) => CallOutcome::Failed,
+        };
+        let name = &issuer.config.name;
+        crate::observe::with(|o| o.introspection(name, outcome, started.elapsed()));
+        let claims = match answer? {
             Answer::Inactive => return Ok(Arc::new(negative(AuthErrorKind::Inactive))),
             Answer::Active(claims) => claims,
         };

@@ -116,7 +116,8 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
     };
     let url = format!("http://127.0.0.1:{port}/mcp");
     let tokens = DemoTokens::mint(&issuer, &url);
-    crate::logging::init(&cfg.logging);
+    // The demo configuration has no audit file, the only way this can fail.
+    let _ = crate::logging::init(&cfg.logging);
     print_banner(&url, admin_port, &tokens, &yaml);
     crate::serve(&cfg, None)
 }

@@ -1,21 +1,67 @@
 //! Structured logging setup: `tracing` to stdout, text or JSON, filter from the config
-//! (`RUST_LOG` overrides it when it is a filter the config would accept).
+//! (`RUST_LOG` overrides it when it is a filter the config would accept); audit lines
+//! (`mcpgate::audit`) optionally to their own JSON-lines file instead.
 
+use std::fs::OpenOptions;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 use mcpgate_config::{LogFormat, Logging};
-use tracing_subscriber::EnvFilter;
+use tracing::Metadata;
+use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
-pub fn init(cfg: &Logging) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(cfg))
-        .with_writer(std::io::stdout)
-        // Colour only for a terminal: a file or pipe gets plain text, not escape codes.
-        .with_ansi(std::io::stdout().is_terminal());
-    let _ = match cfg.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// The `tracing` target of audit lines (`mcpgate_mcp::audit`).
+const AUDIT_TARGET: &str = "mcpgate::audit";
+
+fn is_audit(meta: &Metadata<'_>) -> bool {
+    meta.target() == AUDIT_TARGET
+}
+
+/// Install the process's subscriber. Fails only when the audit file cannot be opened.
+pub fn init(cfg: &Logging) -> Result<(), String> {
+    let audit_file = match &cfg.audit_file {
+        None => None,
+        Some(path) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open logging.audit_file {}: {e}", path.display()))?,
+        ),
     };
+    let separate_audit = audit_file.is_some();
+    // Colour only for a terminal: a file or pipe gets plain text, not escape codes.
+    let ansi = std::io::stdout().is_terminal();
+    // Audit lines go to the file alone when there is one (written once, not twice); there they
+    // are not subject to the level filter, so `level: warn` cannot silence the trail.
+    let main = match cfg.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stdout)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stdout)
+            .boxed(),
+    }
+    .with_filter(filter(cfg))
+    .with_filter(filter_fn(move |m| !(separate_audit && is_audit(m))));
+    let audit = audit_file.map(|file| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(Mutex::new(file))
+            .with_filter(filter_fn(is_audit))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(main)
+        .with(audit)
+        .try_init();
+    Ok(())
 }
 
 /// `RUST_LOG` if set and sound, else `logging.level` (validated with the configuration). A

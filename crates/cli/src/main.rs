@@ -100,7 +100,10 @@ fn main() -> ExitCode {
                 Ok(loaded) => loaded,
                 Err(errors) => return invalid(&config, &errors),
             };
-            logging::init(&cfg.logging);
+            if let Err(e) = logging::init(&cfg.logging) {
+                eprintln!("{e}");
+                return ExitCode::from(exit::START_FAILED);
+            }
             let source = mcpgate_proxy::ConfigSource {
                 path: config,
                 digest,

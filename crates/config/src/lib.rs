@@ -13,6 +13,7 @@ mod log_filter;
 pub mod model;
 mod raw;
 mod sessions;
+mod telemetry;
 mod units;
 mod validate;
 
@@ -23,6 +24,7 @@ pub use live::restart_required;
 pub use log_filter::filter_problem as log_filter_problem;
 pub use model::*;
 pub use sessions::{SessionKey, Sessions};
+pub use telemetry::Tracing;
 
 /// Loads and validates the configuration file at `path`. Relative paths inside it resolve
 /// against its directory; `${VAR}` references read the process environment.

@@ -7,13 +7,19 @@ use crate::model::Config;
 /// replace `old` live. A reload that changes any of them is refused as a whole: the gateway
 /// always runs exactly one configuration document, never half of one.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
-    let fixed: [(&'static str, bool); 6] = [
+    let fixed: [(&'static str, bool); 8] = [
         // Bound sockets, their TLS certificate sets and h2c are built once by pingora.
         ("listeners", old.listeners != new.listeners),
         ("admin", old.admin != new.admin),
         // The tracing subscriber is installed once per process.
         ("logging.format", old.logging.format != new.logging.format),
         ("logging.level", old.logging.level != new.logging.level),
+        // The audit file is opened once, and the span exporter is started once.
+        (
+            "logging.audit_file",
+            old.logging.audit_file != new.logging.audit_file,
+        ),
+        ("tracing", old.tracing != new.tracing),
         // Session bindings (memory, sealing keys, Redis) outlive snapshots: a reload must not
         // orphan every open session. Keys rotate by a rolling restart (the ring opens old ids).
         ("sessions", old.sessions != new.sessions),

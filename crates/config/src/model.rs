@@ -45,6 +45,8 @@ pub struct Config {
     pub logging: Logging,
     pub shutdown: Shutdown,
     pub sessions: crate::sessions::Sessions,
+    /// OpenTelemetry span export; `None` when the `tracing:` section is absent.
+    pub tracing: Option<crate::telemetry::Tracing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,6 +452,8 @@ pub struct Logging {
     pub level: String,
     /// Emit one access-log line per request.
     pub access_log: bool,
+    /// Write audit lines (JSON, one per line) to this file instead of the main log.
+    pub audit_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Logging {
@@ -458,6 +462,7 @@ impl Default for Logging {
             format: LogFormat::Text,
             level: "info".into(),
             access_log: true,
+            audit_file: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct RawConfig {
     pub logging: Option<RawLogging>,
     pub shutdown: Option<RawShutdown>,
     pub sessions: Option<crate::sessions::RawSessions>,
+    pub tracing: Option<crate::telemetry::RawTracing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +239,7 @@ pub(crate) struct RawLogging {
     pub format: Option<Str>,
     pub level: Option<Str>,
     pub access_log: Option<bool>,
+    pub audit_file: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

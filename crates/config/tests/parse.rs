@@ -1126,3 +1126,62 @@ fn binds_that_cannot_coexist_are_refused() {
     let other_port = doc("    auth: none", "admin: { bind: 0.0.0.0:9090 }");
     assert!(parse(&other_port).is_ok());
 }
+
+#[test]
+fn tracing_is_off_when_absent_and_defaults_when_present() {
+    let cfg = parse(&doc("    auth: none", "")).unwrap();
+    assert!(cfg.tracing.is_none());
+    let cfg = parse(&doc(
+        "    auth: none",
+        "tracing:\n  otlp_endpoint: http://collector:4318\n",
+    ))
+    .unwrap();
+    let t = cfg.tracing.unwrap();
+    assert_eq!(t.traces_url.as_str(), "http://collector:4318/v1/traces");
+    assert_eq!(t.service_name, "mcpgate");
+    assert_eq!(t.sample_ratio, 1.0);
+    assert!(t.headers.is_empty());
+}
+
+#[test]
+fn tracing_keys_are_checked_and_header_values_never_quoted() {
+    let errs = errors(&doc(
+        "    auth: none",
+        "tracing:\n  otlp_endpoint: ftp://collector\n  sample_ratio: 1.5\n  headers:\n    \"bad name\": x\n    x-api-key: \"a\\nb\"\n",
+    ));
+    assert_error(
+        &errs,
+        "tracing.otlp_endpoint",
+        "scheme must be http or https",
+    );
+    assert_error(&errs, "tracing.sample_ratio", "0.0 to 1.0");
+    assert_error(&errs, "tracing.headers.bad name", "header name");
+    assert_error(&errs, "tracing.headers.x-api-key", "control characters");
+    let cfg = parse(&doc(
+        "    auth: none",
+        "tracing:\n  otlp_endpoint: https://otel.example.com/otlp/\n  sample_ratio: 0.25\n  headers:\n    X-Api-Key: ${UPSTREAM_KEY}\n",
+    ))
+    .unwrap();
+    let t = cfg.tracing.unwrap();
+    assert_eq!(
+        t.traces_url.as_str(),
+        "https://otel.example.com/otlp/v1/traces"
+    );
+    assert_eq!(t.sample_ratio, 0.25);
+    assert_eq!(t.headers[0].0, "x-api-key");
+    assert_eq!(t.headers[0].1.expose(), UPSTREAM_SECRET);
+    assert!(!format!("{t:?}").contains(UPSTREAM_SECRET));
+}
+
+#[test]
+fn audit_file_resolves_against_the_config_directory() {
+    let cfg = parse(&doc(
+        "    auth: none",
+        "logging:\n  audit_file: audit.jsonl\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.logging.audit_file.as_deref(),
+        Some(Path::new("/nonexistent-base-dir/audit.jsonl"))
+    );
+}

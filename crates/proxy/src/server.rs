@@ -282,6 +282,9 @@ impl GatewayServer {
         let snapshot: SharedSnapshot =
             Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
         limit_request_heads(config);
+        crate::telemetry::metrics::install(&snapshot);
+        crate::telemetry::otel::init(config.tracing.as_ref())
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
         server.bootstrap();
         let readiness = Arc::new(Readiness::default());
@@ -318,6 +321,7 @@ impl GatewayServer {
         self.server.run(RunArgs {
             shutdown_signal: Box::new(watch),
         });
+        crate::telemetry::otel::shutdown();
     }
 }
 
@@ -371,6 +375,7 @@ fn proxy_service(
         };
         let (settings, resolver) =
             tls_settings(tls).map_err(|message| StartError::Tls { index, message })?;
+        crate::telemetry::metrics::watch_certificates(l.bind, &resolver);
         resolvers.push(resolver);
         proxy.add_listener(tcp.tls(settings));
     }

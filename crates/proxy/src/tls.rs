@@ -19,6 +19,9 @@ use rustls::sign::CertifiedKey;
 struct LoadedCert {
     names: Vec<String>,
     key: Arc<CertifiedKey>,
+    /// The leaf's `notAfter` (Unix seconds) and its file, for the expiry metric.
+    not_after: i64,
+    file: String,
 }
 
 /// Parse a DER certificate, returning its error as text.
@@ -47,6 +50,11 @@ fn read_pem_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?
         .ok_or_else(|| format!("{}: no private key found", path.display()))
+}
+
+/// A certificate's `notAfter` in Unix seconds (0 if it cannot be parsed, which loading refuses).
+fn not_after(der: &[u8]) -> i64 {
+    x509_parser::parse_x509_certificate(der).map_or(0, |(_, c)| c.validity().not_after.timestamp())
 }
 
 /// DNS names (SAN, else CN) of a leaf certificate, lower-cased.
@@ -89,6 +97,8 @@ fn load_pair(pair: &CertificatePair) -> Result<LoadedCert, String> {
     let names = cert_names(&certified.cert[0]);
     Ok(LoadedCert {
         names,
+        not_after: not_after(&certified.cert[0]),
+        file: pair.cert.display().to_string(),
         key: Arc::new(certified),
     })
 }
@@ -142,6 +152,15 @@ impl SniResolver {
             .collect::<Result<Vec<_>, _>>()?;
         self.certs.store(Arc::new(certs));
         Ok(())
+    }
+
+    /// Each served certificate's file and `notAfter` (Unix seconds), as currently loaded.
+    pub fn expiries(&self) -> Vec<(String, i64)> {
+        self.certs
+            .load()
+            .iter()
+            .map(|c| (c.file.clone(), c.not_after))
+            .collect()
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -271,6 +290,32 @@ mod tests {
         assert_eq!(
             loaded.names,
             vec!["a.test".to_string(), "*.wild.test".to_string()]
+        );
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_the_certificates_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["e.test".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+        let cert = params.self_signed(&key).unwrap();
+        let pair = CertificatePair {
+            cert: dir.path().join("e.pem"),
+            key: dir.path().join("e.key"),
+        };
+        std::fs::write(&pair.cert, cert.pem()).unwrap();
+        std::fs::write(&pair.key, key.serialize_pem()).unwrap();
+        let resolver = SniResolver::load(std::slice::from_ref(&pair)).unwrap();
+        // 2031-05-17T00:00:00Z
+        assert_eq!(
+            resolver.expiries(),
+            vec![(pair.cert.display().to_string(), 1_936_742_400)]
         );
     }
 }

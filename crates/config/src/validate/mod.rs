@@ -7,6 +7,7 @@ mod listener;
 mod names;
 mod policy;
 mod route;
+mod telemetry;
 
 use std::path::Path;
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub(crate) fn validate(
     let sessions = cx
         .optional(&raw.sessions, crate::sessions::sessions)
         .map(Option::unwrap_or_default);
+    let tracing = cx.optional(&raw.tracing, telemetry::tracing);
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -91,6 +93,7 @@ pub(crate) fn validate(
             logging: logging?,
             shutdown: shutdown?,
             sessions: sessions?,
+            tracing: tracing?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.
@@ -213,10 +216,14 @@ fn logging(cx: &mut Ctx, raw: &RawLogging) -> Option<Logging> {
             }
         }),
     };
+    let audit_file = cx.optional(&raw.audit_file, |cx, s| {
+        cx.file_path("logging.audit_file", s)
+    });
     Some(Logging {
         format: format?,
         level: level?,
         access_log: raw.access_log.unwrap_or(d.access_log),
+        audit_file: audit_file?,
     })
 }
 

@@ -116,14 +116,7 @@ pub fn judge(
         header_str(req, "mcp-name"),
         max_body,
     )?;
-    mcpgate_mcp::audit::record(
-        "allow",
-        "policy",
-        &route.name,
-        ctx.principal.as_deref(),
-        judged.method.as_deref(),
-        judged.target.as_ref(),
-    );
+    crate::telemetry::audit_allowed(ctx, &route.name, &judged);
     Ok(judged)
 }
 

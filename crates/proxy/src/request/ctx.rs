@@ -105,6 +105,8 @@ pub struct RequestCtx {
     pub upstream_query: Option<String>,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
+    /// Span, trace context, correlation ids (`crate::telemetry`).
+    pub telemetry: crate::telemetry::RequestTelemetry,
     _in_flight: InFlight,
 }
 
@@ -133,6 +135,7 @@ impl Default for RequestCtx {
             upstream_session_id: None,
             upstream_query: None,
             held: None,
+            telemetry: Default::default(),
             _in_flight: InFlight::start(),
         }
     }
@@ -175,14 +178,7 @@ impl RequestCtx {
             self.token_hash = Some(hash.clone());
         }
         if let Some(facts) = &answer.audit {
-            mcpgate_mcp::audit::record(
-                "deny",
-                facts.reason,
-                self.route_name(),
-                self.principal.as_deref(),
-                facts.method.as_deref(),
-                facts.target.as_ref(),
-            );
+            crate::telemetry::audit_refused(self, facts);
         }
     }
 }

@@ -44,6 +44,7 @@ fn access_log(
     elapsed: std::time::Duration,
 ) {
     let req = session.req_header();
+    let (request_id, trace_id) = crate::telemetry::log_ids(ctx);
     tracing::info!(
         target: "mcpgate::access",
         method = %req.method,
@@ -65,6 +66,8 @@ fn access_log(
             .unwrap_or_default(),
         error = ctx.local_error.or(ctx.auth_failure).unwrap_or_default(),
         failure = e.map(|e| e.etype().as_str()).unwrap_or_default(),
+        request_id,
+        trace_id,
         "request"
     );
 }

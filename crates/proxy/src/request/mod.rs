@@ -30,6 +30,7 @@ pub use ctx::{RequestCtx, IN_FLIGHT};
 use phases::{Phase, Stop};
 
 use crate::snapshot::SharedSnapshot;
+use crate::telemetry::{self, Stage};
 
 /// The gateway's `ProxyHttp` service: one per process, reading the current configuration snapshot.
 pub struct McpProxy {
@@ -58,6 +59,7 @@ impl McpProxy {
     /// Phases 1–10 of docs/architecture.md, in order. The first that refuses stops the request.
     async fn request_phases(&self, session: &mut HttpSession, ctx: &mut RequestCtx) -> Phase {
         let snapshot = self.admit(session, ctx);
+        telemetry::begin(ctx, session.req_header());
         let target = phases::parse_request(session.req_header(), &snapshot)?;
         ctx.path.clone_from(&target.path);
         if let Some(doc) = phases::metadata_document(session.req_header(), &snapshot, &target.path)
@@ -69,7 +71,9 @@ impl McpProxy {
         let route = &snapshot.routes[index];
         phases::check_method_and_length(session.req_header(), &snapshot)?;
         phases::check_origin(session.req_header(), route)?;
+        telemetry::mark(ctx, Stage::Auth);
         ctx.principal = phases::authenticate(session.req_header(), &snapshot, route).await?;
+        telemetry::mark(ctx, Stage::Policy);
         self.check_session_owner(session, ctx, route).await?;
         phases::check_route_policy(ctx, route)?;
         phases::judge_small_body(session, ctx, route, &self.bodies).await?;
@@ -135,7 +139,9 @@ impl ProxyHttp for McpProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        forward::prepare_request(session, upstream_request, ctx)
+        forward::prepare_request(session, upstream_request, ctx)?;
+        telemetry::upstream_request(ctx, upstream_request);
+        Ok(())
     }
 
     async fn response_filter(
@@ -144,6 +150,7 @@ impl ProxyHttp for McpProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        telemetry::upstream_answered(ctx, resp.status.as_u16());
         response::strip_hop_by_hop(resp);
         let is_sse = response::mark_sse(session, resp, ctx)?;
         response::keep_session(&self.sessions, session, resp, ctx).await;
@@ -201,6 +208,8 @@ impl ProxyHttp for McpProxy {
             let used = i64::try_from(self.bodies.used()).unwrap_or(i64::MAX);
             crate::metrics::METRICS.buffered_body_bytes.set(used);
         }
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        telemetry::finish(ctx, session.req_header().method.as_str(), status);
         logging::finish(session, e, ctx);
     }
 }

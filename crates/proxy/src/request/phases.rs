@@ -285,6 +285,7 @@ pub async fn judge_small_body(
         return Ok(());
     };
     let bytes = body::read_early(session, ctx, declared, max_body).await?;
+    crate::telemetry::note_body(ctx, &bytes);
     body::stop_holding(ctx);
     ctx.body = BodyState::ReadEarly;
     let judged = body::judge(session.req_header(), ctx, route, &bytes, max_body)
