@@ -135,6 +135,8 @@ pub(crate) struct IssuerKeys {
     fetches: AtomicU64,
     /// Fetch attempts that left the keys unchanged (network, status, document problems).
     failures: AtomicU64,
+    /// The last fetch's error, cleared by the next success (the status page shows it).
+    last_error: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,6 +161,7 @@ impl IssuerKeys {
             last_unknown_kid_fetch: Mutex::new(None),
             fetches: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -168,6 +171,16 @@ impl IssuerKeys {
     }
 
     /// How long ago the keys in use were fetched; `None` before the first successful fetch.
+    /// Signing keys held now (0 before the first successful fetch).
+    pub fn key_count(&self) -> usize {
+        self.state.load().as_ref().map_or(0, |s| s.set.len())
+    }
+
+    /// Why the last fetch failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
     pub fn keys_age(&self) -> Option<Duration> {
         self.state.load().as_ref().map(|s| s.fetched_at.elapsed())
     }
@@ -266,6 +279,7 @@ impl IssuerKeys {
         if fetched.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
+        *lock(&self.last_error) = fetched.as_ref().err().cloned();
         fetched
     }
 

@@ -23,4 +23,4 @@ pub use bearer::{bearer_token, token_hash, MalformedAuthorization, TokenDigest, 
 pub use error::{AuthError, AuthErrorKind};
 pub use observe::{set_observer, AuthObserver, CallOutcome, TokenCache};
 pub use principal::Principal;
-pub use validator::{JwksStats, RouteTrust, TokenValidator};
+pub use validator::{IssuerStatus, JwksStats, RouteTrust, TokenValidator};

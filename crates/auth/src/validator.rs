@@ -156,6 +156,22 @@ pub struct JwksStats {
     pub keys_age: Option<Duration>,
 }
 
+/// One issuer as the admin status page shows it.
+#[derive(Debug, Clone)]
+pub struct IssuerStatus {
+    /// The configured name (`issuers[].name`) and its `iss` value.
+    pub name: String,
+    pub issuer: String,
+    /// Whether it validates JWTs by JWKS, opaque tokens by introspection, or both.
+    pub jwks: bool,
+    pub introspection: bool,
+    /// Signing keys held, and how long ago they were fetched (`None` before the first fetch).
+    pub key_count: usize,
+    pub keys_age: Option<Duration>,
+    /// Why the last JWKS fetch failed, if it did.
+    pub last_error: Option<String>,
+}
+
 /// Validates bearer tokens for every route of one configuration snapshot. Cheap to clone.
 #[derive(Clone)]
 pub struct TokenValidator {
@@ -288,6 +304,23 @@ impl TokenValidator {
     }
 
     /// JWKS state of every issuer that signs JWTs, by configured name (for metrics).
+    /// Every configured issuer's state, in configuration order.
+    pub fn issuer_status(&self) -> Vec<IssuerStatus> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|i| IssuerStatus {
+                name: i.config.name.clone(),
+                issuer: i.config.issuer.clone(),
+                jwks: i.keys.is_some(),
+                introspection: i.introspector.is_some(),
+                key_count: i.keys.as_ref().map_or(0, |k| k.key_count()),
+                keys_age: i.keys.as_ref().and_then(|k| k.keys_age()),
+                last_error: i.keys.as_ref().and_then(|k| k.last_error()),
+            })
+            .collect()
+    }
+
     pub fn jwks_stats(&self) -> Vec<JwksStats> {
         self.inner
             .issuers

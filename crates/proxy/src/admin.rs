@@ -1,16 +1,19 @@
 //! The admin listener: `/healthz` (process up), `/readyz` (configuration loaded, listeners
-//! accepting, identity providers' keys fetched, not draining) and `/metrics` (Prometheus).
-//! It is never served on a public listener.
+//! accepting, identity providers' keys fetched, not draining), `/metrics` (Prometheus) and
+//! `/status` (the state at a glance for a person, see `status`). It is never served on a public
+//! listener.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::snapshot::SharedSnapshot;
+use crate::snapshot::{CompiledAuth, CompiledRoute, SharedSnapshot};
+use crate::status::{CertificateRow, ConfigRow, IssuerRow, RouteRow, StatusView};
 
 /// Readiness inputs shared with the rest of the process.
 #[derive(Default)]
@@ -26,6 +29,7 @@ pub struct Readiness {
 pub struct AdminApp {
     pub readiness: Arc<Readiness>,
     pub snapshot: SharedSnapshot,
+    pub started: SystemTime,
 }
 
 fn text(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -70,7 +74,98 @@ impl ServeHttp for AdminApp {
                 ),
             },
             "/metrics" => text(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            "/status" => status_page(&self.status_view()),
             _ => text(404, "text/plain", b"not found\n".to_vec()),
         }
     }
+}
+
+/// The page is self-contained: nothing may load from elsewhere, no script may run, no other site
+/// may frame it.
+fn status_page(view: &StatusView) -> Response<Vec<u8>> {
+    let mut r = text(
+        200,
+        "text/html; charset=utf-8",
+        crate::status::render(view).into_bytes(),
+    );
+    let csp = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+    if let Ok(v) = http::HeaderValue::from_str(csp) {
+        r.headers_mut().insert("content-security-policy", v);
+    }
+    r
+}
+
+impl AdminApp {
+    fn status_view(&self) -> StatusView {
+        let snapshot = self.snapshot.load();
+        let now = SystemTime::now();
+        let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
+        let config = crate::reload::config_status(self.started);
+        StatusView {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime: since(self.started),
+            not_ready: self.not_ready_reason(),
+            config: ConfigRow {
+                version: config.hash.unwrap_or_else(|| "built in".into()),
+                loaded_ago: since(config.loaded_at),
+                last_reload: config.last_attempt.map(|(at, r)| (since(at), r)),
+            },
+            routes: snapshot.routes.iter().map(route_row).collect(),
+            issuers: issuer_rows(&snapshot.validator),
+            certificates: certificate_rows(now),
+            refusals: crate::metrics::refusals_by_reason(),
+        }
+    }
+}
+
+fn route_row(r: &CompiledRoute) -> RouteRow {
+    let location = match &r.host {
+        Some(h) => format!("{h}{}", r.path),
+        None => format!("{} (any host)", r.path),
+    };
+    let auth = match &r.auth {
+        CompiledAuth::None => "none".to_string(),
+        CompiledAuth::Required { trust, .. } => trust.issuers().join(", "),
+    };
+    RouteRow {
+        name: r.name.clone(),
+        location,
+        upstream: format!("{}{}", r.upstream.origin, r.upstream.base_path),
+        auth,
+        rules: r.rule_count,
+    }
+}
+
+fn issuer_rows(validator: &mcpgate_auth::TokenValidator) -> Vec<IssuerRow> {
+    validator
+        .issuer_status()
+        .into_iter()
+        .map(|i| IssuerRow {
+            kind: match (i.jwks, i.introspection) {
+                (true, true) => "JWKS, introspection",
+                (true, false) => "JWKS",
+                _ => "introspection",
+            }
+            .to_string(),
+            keys: i.keys_age.map(|age| (i.key_count, age)),
+            name: i.name,
+            issuer: i.issuer,
+            last_error: i.last_error,
+        })
+        .collect()
+}
+
+fn certificate_rows(now: SystemTime) -> Vec<CertificateRow> {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    crate::telemetry::metrics::served_certificates()
+        .into_iter()
+        .map(|(listener, names, not_after)| CertificateRow {
+            listener,
+            names: names.join(", "),
+            expires_in_secs: not_after - now,
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ pub mod reload;
 pub mod request;
 pub mod server;
 pub mod snapshot;
+pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

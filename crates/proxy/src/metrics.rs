@@ -92,3 +92,29 @@ pub fn render() -> Vec<u8> {
     let _ = prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut out);
     out
 }
+
+/// Refusals since start by reason, summed over routes, largest first: every counter whose
+/// samples carry a `reason` (gateway errors, auth failures, policy denials, rate limits).
+pub fn refusals_by_reason() -> Vec<(String, u64)> {
+    const REFUSALS: [&str; 3] = [
+        "mcpgate_gateway_errors_total",
+        "mcpgate_auth_failures_total",
+        "mcpgate_policy_denials_total",
+    ];
+    let mut by_reason: std::collections::BTreeMap<String, u64> = Default::default();
+    for family in prometheus::gather()
+        .iter()
+        .filter(|f| REFUSALS.contains(&f.name()))
+    {
+        for m in family.get_metric() {
+            let reason = m.get_label().iter().find(|l| l.name() == "reason");
+            if let Some(reason) = reason {
+                *by_reason.entry(reason.value().to_string()).or_default() +=
+                    m.get_counter().value() as u64;
+            }
+        }
+    }
+    let mut rows: Vec<(String, u64)> = by_reason.into_iter().filter(|(_, n)| *n > 0).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows
+}

@@ -85,6 +85,14 @@ impl Refusal {
             Refusal::RestartRequired(_) => "restart_required",
         }
     }
+
+    /// One line for the status page: the problems, or the restart-only keys.
+    pub fn summary(&self) -> String {
+        match self {
+            Refusal::Invalid(problems) => problems.join("; "),
+            Refusal::RestartRequired(keys) => format!("needs a restart: {}", keys.join(", ")),
+        }
+    }
 }
 
 /// What starts a reload (logged).
@@ -114,6 +122,11 @@ impl Reloader {
         http: reqwest::Client,
     ) -> Reloader {
         record_success(digest);
+        *status_lock() = Some(ConfigStatus {
+            hash: Some(digest.short_hex()),
+            loaded_at: SystemTime::now(),
+            last_attempt: None,
+        });
         // Every result present from the start, so a first refusal is a visible increase.
         for result in ["success", "invalid", "restart_required"] {
             METRICS.config_reloads.with_label_values(&[result]);
@@ -155,6 +168,7 @@ impl Reloader {
         match self.try_reload().await {
             Ok((digest, renewed)) => {
                 record_success(digest);
+                record_attempt(Ok(digest));
                 METRICS.config_reloads.with_label_values(&["success"]).inc();
                 tracing::info!(
                     ?trigger,
@@ -170,6 +184,7 @@ impl Reloader {
                     .with_label_values(&[refusal.reason()])
                     .inc();
                 log_refusal(trigger, &refusal);
+                record_attempt(Err(refusal.summary()));
             }
         }
     }
@@ -254,6 +269,52 @@ fn log_refusal(trigger: Trigger, refusal: &Refusal) {
             "configuration reload refused: these keys change only with a restart; nothing was applied"
         ),
     }
+}
+
+/// The configuration in use and the last reload attempt, for the status page.
+#[derive(Clone)]
+pub struct ConfigStatus {
+    /// Short hash of the file in use (`None`: not from a file, as in `demo`).
+    pub hash: Option<String>,
+    pub loaded_at: SystemTime,
+    /// When the last reload was tried and its outcome (the problems when refused).
+    pub last_attempt: Option<(SystemTime, Result<(), String>)>,
+}
+
+static STATUS: std::sync::Mutex<Option<ConfigStatus>> = std::sync::Mutex::new(None);
+
+fn status_lock() -> std::sync::MutexGuard<'static, Option<ConfigStatus>> {
+    STATUS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The configuration status; before any file was loaded, the process start.
+pub fn config_status(started: SystemTime) -> ConfigStatus {
+    status_lock().clone().unwrap_or(ConfigStatus {
+        hash: None,
+        loaded_at: started,
+        last_attempt: None,
+    })
+}
+
+fn record_attempt(outcome: Result<FileDigest, String>) {
+    let now = SystemTime::now();
+    let mut status = status_lock();
+    let previous = status.take();
+    *status = Some(match outcome {
+        Ok(digest) => ConfigStatus {
+            hash: Some(digest.short_hex()),
+            loaded_at: now,
+            last_attempt: Some((now, Ok(()))),
+        },
+        Err(problems) => ConfigStatus {
+            last_attempt: Some((now, Err(problems))),
+            ..previous.unwrap_or(ConfigStatus {
+                hash: None,
+                loaded_at: now,
+                last_attempt: None,
+            })
+        },
+    });
 }
 
 fn record_success(digest: FileDigest) {

@@ -446,6 +446,7 @@ fn admin_service(
         app: Arc::new(AdminApp {
             readiness: readiness.clone(),
             snapshot: snapshot.clone(),
+            started: std::time::SystemTime::now(),
         }),
     })
 }

@@ -46,6 +46,9 @@ pub struct CompiledRoute {
     pub mcp: RouteMcp,
     /// How long an unused session binding lasts (`session_idle_timeout`).
     pub session_idle_timeout: std::time::Duration,
+    /// Shown on the status page: the route's `host`, and how many tool/resource/prompt rules.
+    pub host: Option<String>,
+    pub rule_count: usize,
 }
 
 impl CompiledRoute {
@@ -71,6 +74,8 @@ impl CompiledRoute {
             endpoint_mapping,
             mcp,
             session_idle_timeout: r.mcp.session_idle_timeout,
+            host: r.host.clone(),
+            rule_count: r.mcp.tools.len() + r.mcp.resources.len() + r.mcp.prompts.len(),
         })
     }
 }

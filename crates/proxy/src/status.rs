@@ -142,7 +142,11 @@ fn routes(h: &mut String, rows: &[RouteRow]) {
 }
 
 fn issuers(h: &mut String, rows: &[IssuerRow]) {
-    table_start(h, "Issuers", &["name", "issuer", "validates by", "keys", "last fetch"]);
+    table_start(
+        h,
+        "Issuers",
+        &["name", "issuer", "validates by", "keys", "last fetch"],
+    );
     for r in rows {
         let keys = match r.keys {
             Some((n, age)) => format!("{n}, fetched {} ago", ago_text(age)),
@@ -179,7 +183,10 @@ fn certificates(h: &mut String, rows: &[CertificateRow]) {
         let when = if r.expires_in_secs <= 0 {
             "expired".to_string()
         } else {
-            format!("in {}", ago_text(Duration::from_secs(r.expires_in_secs as u64)))
+            format!(
+                "in {}",
+                ago_text(Duration::from_secs(r.expires_in_secs as u64))
+            )
         };
         let _ = write!(
             h,
@@ -254,10 +261,7 @@ mod tests {
             config: ConfigRow {
                 version: "3f2a9c1e".into(),
                 loaded_ago: Duration::from_secs(90),
-                last_reload: Some((
-                    Duration::from_secs(30),
-                    Err("routes[0].path: <bad>".into()),
-                )),
+                last_reload: Some((Duration::from_secs(30), Err("routes[0].path: <bad>".into()))),
             },
             routes: vec![RouteRow {
                 name: "github<script>".into(),
@@ -298,7 +302,10 @@ mod tests {
             assert!(page.contains(want), "{want} missing");
         }
         assert!(!page.contains("<script"), "no script, no injected markup");
-        assert!(!page.contains("http://") || !page.contains("src="), "no external assets");
+        assert!(
+            !page.contains("http://") || !page.contains("src="),
+            "no external assets"
+        );
     }
 
     #[test]

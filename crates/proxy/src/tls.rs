@@ -154,6 +154,15 @@ impl SniResolver {
         Ok(())
     }
 
+    /// Each served certificate's DNS names and `notAfter` (Unix seconds), for the status page.
+    pub fn served(&self) -> Vec<(Vec<String>, i64)> {
+        self.certs
+            .load()
+            .iter()
+            .map(|c| (c.names.clone(), c.not_after))
+            .collect()
+    }
+
     /// Each served certificate's file and `notAfter` (Unix seconds), as currently loaded.
     pub fn expiries(&self) -> Vec<(String, i64)> {
         self.certs

@@ -207,6 +207,19 @@ pub fn watch_certificates(listener: std::net::SocketAddr, resolver: &Arc<SniReso
     lock(&CERTIFICATES).push((listener.to_string(), resolver.clone()));
 }
 
+/// Every served certificate as (listener, DNS names, `notAfter` Unix seconds), for the status page.
+pub fn served_certificates() -> Vec<(String, Vec<String>, i64)> {
+    lock(&CERTIFICATES)
+        .iter()
+        .flat_map(|(listener, resolver)| {
+            resolver
+                .served()
+                .into_iter()
+                .map(|(names, not_after)| (listener.clone(), names, not_after))
+        })
+        .collect()
+}
+
 /// `mcpgate_certificate_expiry_seconds{listener,cert}`: each served certificate's `notAfter`.
 struct CertExpiryCollector {
     expiry: GaugeVec,
