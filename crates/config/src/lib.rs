@@ -9,6 +9,7 @@ mod error;
 mod interpolate;
 mod ipnet;
 pub mod model;
+mod rate_limits;
 mod raw;
 mod units;
 mod validate;
@@ -17,6 +18,9 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use rate_limits::{
+    Budget, OnStoreError, RateKey, RateLimits, RateRule, RateStore, ToolsCallAnswer,
+};
 
 /// Loads and validates the configuration file at `path`. Relative paths inside it resolve
 /// against its directory; `${VAR}` references read the process environment.

@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: Limits,
     pub logging: Logging,
     pub shutdown: Shutdown,
+    /// `None`: no rate limits.
+    pub rate_limits: Option<crate::rate_limits::RateLimits>,
 }
 
 #[derive(Debug, Clone)]

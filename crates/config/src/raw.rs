@@ -26,6 +26,7 @@ pub(crate) struct RawConfig {
     pub limits: Option<RawLimits>,
     pub logging: Option<RawLogging>,
     pub shutdown: Option<RawShutdown>,
+    pub rate_limits: Option<crate::rate_limits::RawRateLimits>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ mod issuer;
 mod listener;
 mod names;
 mod policy;
+mod rate_limits;
 mod route;
 
 use std::path::Path;
@@ -59,6 +60,14 @@ pub(crate) fn validate(
     let shutdown = cx
         .optional(&raw.shutdown, shutdown)
         .map(Option::unwrap_or_default);
+    let route_names: Vec<String> = routes
+        .iter()
+        .flat_map(|r| &r.route)
+        .map(|r| r.name.clone())
+        .collect();
+    let rate_limits = cx.optional(&raw.rate_limits, |cx, r| {
+        rate_limits::rate_limits(cx, r, &route_names)
+    });
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -76,6 +85,7 @@ pub(crate) fn validate(
             limits: limits?,
             logging: logging?,
             shutdown: shutdown?,
+            rate_limits: rate_limits?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.
