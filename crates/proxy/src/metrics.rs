@@ -18,6 +18,7 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub sse_streams: IntGauge,
     pub buffered_body_bytes: IntGauge,
+    pub rate_limit_decisions: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -62,6 +63,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Request-body bytes held for judging (bounded by limits.max_buffered_bodies)."
     )
     .expect("register mcpgate_buffered_body_bytes"),
+    rate_limit_decisions: register_int_counter_vec!(
+        "mcpgate_rate_limit_decisions_total",
+        "Rate-limit decisions, by rule and decision (allowed, limited, store_error_allowed, store_error_denied).",
+        &["rule", "decision"]
+    )
+    .expect("register mcpgate_rate_limit_decisions_total"),
 }
 });
 

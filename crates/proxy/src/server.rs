@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use mcpgate_auth::TokenValidator;
-use mcpgate_config::{Config, ListenerTls};
+use mcpgate_config::{Config, ListenerTls, RateStore};
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
@@ -189,8 +189,9 @@ impl GatewayServer {
     pub fn build(config: &Config) -> Result<GatewayServer, StartError> {
         install_crypto_provider();
         let validator = TokenValidator::new(&config.issuers, idp_http_client()?);
-        let snapshot: SharedSnapshot =
-            Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
+        let compiled =
+            Snapshot::compile(config, validator)?.with_rate_limits(config, rate_store(config));
+        let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(compiled));
         limit_request_heads(config);
         let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
         server.bootstrap();
@@ -226,6 +227,23 @@ impl GatewayServer {
         });
     }
 }
+
+/// Where rate-limit budgets live, for the life of the process (reloads keep it): this process's
+/// memory, bounded, or Redis shared by every replica (connected on first use).
+fn rate_store(config: &Config) -> Option<Arc<dyn mcpgate_ratelimit::Store>> {
+    let rl = config.rate_limits.as_ref()?;
+    Some(match &rl.store {
+        RateStore::Memory => Arc::new(mcpgate_ratelimit::MemoryStore::new(RATE_KEYS_IN_MEMORY)),
+        RateStore::Redis(url) => Arc::new(mcpgate_store::ratelimit::RedisRateStore::new(
+            url,
+            rl.store_timeout,
+        )),
+    })
+}
+
+/// Budgets one process keeps in memory at most (about 100 bytes each): past it the least
+/// recently used are forgotten, so a flood of distinct keys cannot exhaust memory.
+const RATE_KEYS_IN_MEMORY: u64 = 200_000;
 
 /// Bound how long and how large a request head may grow while pingora reads it (vendored patch
 /// 4). Twice the configured header limit: heads up to it are read and refused with a proper 431

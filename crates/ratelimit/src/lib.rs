@@ -3,6 +3,7 @@
 //! ([`memory`]) and the IETF `RateLimit` headers ([`headers`]). Pure: the proxy wires it, and
 //! `mcpgate-store` implements [`Store`] on Redis for budgets shared by every replica.
 
+pub mod answer;
 pub mod gcra;
 pub mod headers;
 pub mod key;
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 pub use gcra::{Decision, Limit};
 pub use key::{budget_key, client_ip, BudgetKey, Facts};
 pub use memory::MemoryStore;
-pub use rules::{Event, Limiter, RuleState, Stage, Verdict, UNAUTHENTICATED};
+pub use rules::{Event, Limiter, Observe, RuleState, Stage, Verdict, UNAUTHENTICATED};
 
 /// Whether a check spends from the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

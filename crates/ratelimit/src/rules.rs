@@ -91,6 +91,9 @@ impl Event<'_> {
     }
 }
 
+/// Told of every decision (metrics, logs); `Send` because requests move between threads.
+pub type Observe<'o> = dyn FnMut(&str, Event<'_>) + Send + 'o;
+
 /// A rule's state after a decision (for the `RateLimit` headers).
 #[derive(Debug, Clone)]
 pub struct RuleState {
@@ -153,7 +156,7 @@ impl Limiter {
         &self,
         stage: Stage,
         facts: &Facts<'_>,
-        observe: &mut dyn FnMut(&str, Event<'_>),
+        observe: &mut Observe<'_>,
     ) -> Verdict {
         let rules = self
             .rules
@@ -168,7 +171,7 @@ impl Limiter {
     pub async fn check_unauthenticated(
         &self,
         ip: Option<IpAddr>,
-        observe: &mut dyn FnMut(&str, Event<'_>),
+        observe: &mut Observe<'_>,
     ) -> Verdict {
         let facts = Facts {
             ip,
@@ -191,11 +194,7 @@ impl Limiter {
     }
 
     /// Credentials were missing or refused: charge the client address's unauthenticated budget.
-    pub async fn charge_refused(
-        &self,
-        ip: Option<IpAddr>,
-        observe: &mut dyn FnMut(&str, Event<'_>),
-    ) {
+    pub async fn charge_refused(&self, ip: Option<IpAddr>, observe: &mut Observe<'_>) {
         let facts = Facts {
             ip,
             ..Facts::default()
@@ -215,7 +214,7 @@ impl Limiter {
         rules: impl Iterator<Item = &'r Rule>,
         facts: &Facts<'_>,
         charge: Charge,
-        observe: &mut dyn FnMut(&str, Event<'_>),
+        observe: &mut Observe<'_>,
     ) -> Verdict {
         let mut passed = Vec::new();
         for rule in rules {

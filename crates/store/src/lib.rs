@@ -3,6 +3,8 @@
 //! bounded in time so a slow or absent Redis turns into a typed error the caller decides on
 //! (`on_store_error`), never a hung request.
 
+pub mod ratelimit;
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

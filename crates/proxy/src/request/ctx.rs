@@ -101,6 +101,7 @@ pub struct RequestCtx {
     pub session_bound: bool,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
+    pub rate: super::limits::RateCtx,
     _in_flight: InFlight,
 }
 
@@ -127,6 +128,7 @@ impl Default for RequestCtx {
             response: ResponseTransform::None,
             session_bound: false,
             held: None,
+            rate: Default::default(),
             _in_flight: InFlight::start(),
         }
     }
