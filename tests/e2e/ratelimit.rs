@@ -175,6 +175,7 @@ async fn each_subject_has_its_own_budget_and_a_refusal_is_a_429_with_the_ietf_he
 async fn a_tool_rule_counts_only_matching_tools_and_answers_with_the_request_id() {
     let p = Peers::start().await;
     let rules = "rate_limits:
+  tools_call_answer: http_429
   rules:
     - { name: deletes, key: subject, tools: [\"delete_*\"], rate: 1/h, burst: 1 }
 ";
@@ -222,8 +223,8 @@ async fn a_tool_rule_counts_only_matching_tools_and_answers_with_the_request_id(
 #[tokio::test]
 async fn tools_call_answer_tool_error_gives_the_model_a_result_it_can_read() {
     let p = Peers::start().await;
+    // tool_error is the default for tools/call.
     let rules = "rate_limits:
-  tools_call_answer: tool_error
   rules:
     - { name: calls, key: subject, methods: [tools/call], rate: 1/h, burst: 1 }
 ";
@@ -367,4 +368,106 @@ async fn redis_going_away_follows_on_store_error_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Run tests/python/sdk_rate_limited.py against `gw` with the official MCP Python SDK pinned in
+/// `requirements` (installed into target/`venv`).
+async fn python_sdk_over_budget(gw: &Gw, token: String, requirements: &str, venv: &str) -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scripts = root.join("tests/python");
+    let venv = std::process::Command::new("bash")
+        .arg(scripts.join("ensure-venv.sh"))
+        .arg(scripts.join(requirements))
+        .arg(root.join("target").join(venv))
+        .output()
+        .expect("run ensure-venv.sh");
+    assert!(
+        venv.status.success(),
+        "installing the MCP Python SDK failed:\n{}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let python = String::from_utf8(venv.stdout).unwrap().trim().to_string();
+    let url = gw.url("/mcp");
+    let script = scripts.join("sdk_rate_limited.py");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([url.as_str(), token.as_str(), "echo"])
+            .output()
+            .expect("run the SDK client")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "SDK client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+}
+
+/// What the official Python SDK (2.x and 1.x) makes of each answer shape to a rate-limited
+/// `tools/call` — the measurement behind `tools_call_answer`'s default (docs/configuration.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_over_budget_with_each_answer_shape() {
+    let p = Peers::start().await;
+    for shape in ["http_429", "tool_error"] {
+        let rules = format!(
+            "rate_limits:
+  tools_call_answer: {shape}
+  rules:
+    - {{ name: calls, key: subject, methods: [tools/call], rate: 1/h, burst: 1 }}
+"
+        );
+        let gw = p.gateway(&rules).await;
+        let summary = python_sdk_over_budget(
+            &gw,
+            p.token(&format!("sdk-{shape}")),
+            "requirements.txt",
+            "py-venv",
+        )
+        .await;
+        let sdk1 = python_sdk_over_budget(
+            &gw,
+            p.token(&format!("sdk1-{shape}")),
+            "requirements-sdk1.txt",
+            "py-venv-sdk1",
+        )
+        .await;
+        eprintln!("{shape}: sdk 2.x {summary}\n{shape}: sdk 1.x {sdk1}");
+        assert_eq!(summary["transport"], "ok", "{summary}");
+        assert_eq!(summary["first_is_error"], false, "{summary}");
+        assert_eq!(
+            summary["after"], "usable",
+            "the session survives: {summary}"
+        );
+        assert_eq!(sdk1["first_is_error"], false, "{sdk1}");
+        if shape == "http_429" {
+            // SDK 2.x raises the JSON-RPC error to the host application, not to the model.
+            assert_eq!(summary["over"], "exception", "{summary}");
+            let error = summary["over_error"].as_str().unwrap();
+            assert!(error.contains("rate limit \"calls\" exceeded"), "{summary}");
+            // SDK 1.x treats the 429 as a broken transport: the whole session dies.
+            let transport = sdk1["transport"].as_str().unwrap();
+            assert!(transport.starts_with("crashed: HTTPStatusError"), "{sdk1}");
+            assert!(transport.contains("429"), "{sdk1}");
+        } else {
+            // Both read the refusal as the tool's result, which the model sees, and go on.
+            for s in [&summary, &sdk1] {
+                assert_eq!(s["transport"], "ok", "{s}");
+                assert_eq!(s["over"], "tool_error", "{s}");
+                assert!(
+                    s["over_text"].as_str().unwrap().contains("Retry after"),
+                    "{s}"
+                );
+                assert_eq!(s["after"], "usable", "{s}");
+            }
+        }
+    }
+    assert_eq!(
+        p.up.stats.tool_calls("echo"),
+        4,
+        "one call per shape and SDK got through"
+    );
 }

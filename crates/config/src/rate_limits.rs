@@ -81,7 +81,7 @@ pub enum OnStoreError {
 pub enum ToolsCallAnswer {
     /// HTTP 429 with a JSON-RPC error (like every other refusal).
     Http429,
-    /// HTTP 200 with a JSON-RPC tool result `isError: true` naming when to retry.
+    /// HTTP 200 with a JSON-RPC tool result `isError: true` naming when to retry (default).
     ToolError,
 }
 

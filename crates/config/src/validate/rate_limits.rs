@@ -39,7 +39,9 @@ pub(super) fn rate_limits(
     let tools_call_answer = cx.choice(
         &p("tools_call_answer"),
         &raw.tools_call_answer,
-        ToolsCallAnswer::Http429,
+        // Measured with the official Python SDK (tests/e2e/ratelimit.rs): 1.x tears the whole
+        // session down on a 429, 2.x raises it to the host; both hand a tool error to the model.
+        ToolsCallAnswer::ToolError,
         &[
             ("http_429", ToolsCallAnswer::Http429),
             ("tool_error", ToolsCallAnswer::ToolError),
