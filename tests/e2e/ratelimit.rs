@@ -471,3 +471,64 @@ async fn the_python_sdk_over_budget_with_each_answer_shape() {
         "one call per shape and SDK got through"
     );
 }
+
+/// The added latency of a rate-limit decision, Redis-backed and in memory, per request
+/// (docs/benchmarks.md). A measurement, not a test: it asserts nothing about time. Run with
+/// `cargo test --release -p mcpgate --test ratelimit -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn measure_the_cost_of_a_rate_limit_decision() {
+    let redis = Redis::start();
+    let p = Peers::start().await;
+    for store in [redis.url(), "memory".to_string()] {
+        let yaml = format!(
+            r#"public_url: http://127.0.0.1:{{port}}
+listeners:
+  - bind: 127.0.0.1:{{port}}
+admin:
+  bind: 127.0.0.1:{{admin}}
+logging: {{ level: warn, access_log: false }}
+routes:
+  - {{ name: limited, path: /mcp, upstream: {{ url: "{up}" }}, auth: none }}
+  - {{ name: free, path: /free/mcp, upstream: {{ url: "{up}" }}, auth: none }}
+rate_limits:
+  store: {store}
+  rules:
+    - {{ name: bench, key: ip, routes: [limited], rate: 1000000/s, burst: 1000000 }}
+"#,
+            up = p.up.url(),
+        );
+        let mut gw = Gw::start(&yaml);
+        gw.ready().await;
+        let c = client();
+        let (mut limited, mut free) = (Vec::new(), Vec::new());
+        const ROUNDS: usize = 3000;
+        for i in 0..ROUNDS + 300 {
+            for (path, out) in [("/mcp", &mut limited), ("/free/mcp", &mut free)] {
+                let started = Instant::now();
+                let r = mcp_post(&c, &gw.url(path), &list(1)).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+                if i >= 300 {
+                    out.push(started.elapsed());
+                }
+            }
+        }
+        let pct = |v: &mut Vec<Duration>, q: f64| {
+            v.sort();
+            v[((v.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6
+        };
+        let (l50, l99) = (pct(&mut limited, 0.5), pct(&mut limited, 0.99));
+        let (f50, f99) = (pct(&mut free, 0.5), pct(&mut free, 0.99));
+        eprintln!(
+            "store {store}: {ROUNDS} requests each; with the rule p50 {l50:.0} µs p99 {l99:.0} µs; \
+             without p50 {f50:.0} µs p99 {f99:.0} µs; added p50 {:.0} µs p99 {:.0} µs",
+            l50 - f50,
+            l99 - f99
+        );
+        assert_eq!(
+            decisions(&gw, "bench", "allowed").await,
+            (ROUNDS + 300) as u64
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! Rate limits on the request path (phases 6a, 6b and 9a of docs/architecture.md): the client
+//! Rate limits on the request path (phases 5a, 6a, 6b and 9a of docs/architecture.md): the client
 //! address's unauthenticated budget looked at before any token work and charged by refused
 //! credentials, the caller's rules after authentication, the method and tool rules once the body
 //! is judged. Decisions come from `mcpgate-ratelimit`; this module builds the request's facts,
@@ -35,7 +35,7 @@ pub struct RateCtx {
     pub refusal: Option<LocalAnswer>,
 }
 
-/// 6a. Before the token is looked at: an address already over its unauthenticated budget is
+/// 5a. Before the token is looked at: an address already over its unauthenticated budget is
 ///     refused (429) without a signature check or an introspection call.
 pub async fn check_unauthenticated(
     session: &HttpSession,
@@ -61,7 +61,7 @@ pub async fn check_unauthenticated(
     }
 }
 
-/// 6b. Missing or refused credentials (400, 401) charge the address's unauthenticated budget;
+/// 6a. Missing or refused credentials (400, 401) charge the address's unauthenticated budget;
 ///     an identity provider that cannot be asked (503) is not the client's doing.
 pub async fn charge_refused(
     ctx: &RequestCtx,
@@ -80,7 +80,7 @@ pub async fn charge_refused(
     }
 }
 
-/// 6c. The caller's rules (subject, client, issuer, address, route), before the session lookup,
+/// 6b. The caller's rules (subject, client, issuer, address, route), before the session lookup,
 ///     the policy and the body.
 pub async fn check_caller(
     ctx: &mut RequestCtx,

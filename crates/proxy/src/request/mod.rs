@@ -56,7 +56,8 @@ impl McpProxy {
         }
     }
 
-    /// Phases 1–10 of docs/architecture.md (with the rate limits' 6a–6c and 9a), in order. The first that refuses stops the request.
+    /// Phases 1–10 of docs/architecture.md (with the rate limits' 5a, 6a, 6b and 9a), in order.
+    /// The first that refuses stops the request.
     async fn request_phases(&self, session: &mut HttpSession, ctx: &mut RequestCtx) -> Phase {
         let snapshot = self.admit(session, ctx);
         let target = phases::parse_request(session.req_header(), &snapshot)?;
