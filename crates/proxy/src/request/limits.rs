@@ -5,7 +5,9 @@
 //! meters and logs each decision, and turns a refusal into its answer.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use mcpgate_auth::Principal;
 use mcpgate_mcp::answer::LocalAnswer;
@@ -198,7 +200,11 @@ fn call(ctx: &RequestCtx) -> Call {
     })
 }
 
-/// Count each decision; log a store that did not answer (never a key: keys are hashes anyway).
+/// The second (since the epoch) of the last store warning logged.
+static LAST_STORE_WARNING: AtomicU64 = AtomicU64::new(0);
+
+/// Count each decision; log a store that did not answer — at most one line a second, since
+/// during an outage every request would log one (the counter has them all).
 fn meter(route: &str) -> impl FnMut(&str, Event<'_>) + '_ {
     move |rule, event| {
         METRICS
@@ -206,6 +212,9 @@ fn meter(route: &str) -> impl FnMut(&str, Event<'_>) + '_ {
             .with_label_values(&[rule, event.label()])
             .inc();
         if let Event::StoreError { failure, allowed } = event {
+            if !first_this_second() {
+                return;
+            }
             tracing::warn!(
                 route,
                 rule,
@@ -216,4 +225,15 @@ fn meter(route: &str) -> impl FnMut(&str, Event<'_>) + '_ {
             );
         }
     }
+}
+
+fn first_this_second() -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_STORE_WARNING.load(Ordering::Relaxed);
+    now > last
+        && LAST_STORE_WARNING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
