@@ -11,6 +11,7 @@ mod ipnet;
 mod live;
 mod log_filter;
 pub mod model;
+mod rate_limits;
 mod raw;
 mod sessions;
 mod telemetry;
@@ -23,6 +24,9 @@ pub use error::{ConfigError, ConfigErrors};
 pub use live::restart_required;
 pub use log_filter::filter_problem as log_filter_problem;
 pub use model::*;
+pub use rate_limits::{
+    Budget, OnStoreError, RateKey, RateLimits, RateRule, RateStore, ToolsCallAnswer,
+};
 pub use sessions::{SessionKey, Sessions};
 pub use telemetry::Tracing;
 

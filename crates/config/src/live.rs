@@ -7,13 +7,15 @@ use crate::model::Config;
 /// replace `old` live. A reload that changes any of them is refused as a whole: the gateway
 /// always runs exactly one configuration document, never half of one.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
-    let fixed: [(&'static str, bool); 8] = [
+    let fixed: [(&'static str, bool); 9] = [
         // Bound sockets, their TLS certificate sets and h2c are built once by pingora.
         ("listeners", old.listeners != new.listeners),
         ("admin", old.admin != new.admin),
         // The tracing subscriber is installed once per process.
         ("logging.format", old.logging.format != new.logging.format),
         ("logging.level", old.logging.level != new.logging.level),
+        // Budgets live in one store for the life of the process (rules and rates change live).
+        ("rate_limits.store", rate_store(old) != rate_store(new)),
         // The audit file is opened once, and the span exporter is started once.
         (
             "logging.audit_file",
@@ -33,4 +35,10 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
         .collect()
+}
+
+/// Where budgets are kept and how long a decision may wait on it; `None` without rate limits
+/// (adding or removing the section changes the store too).
+fn rate_store(c: &Config) -> Option<(&crate::RateStore, std::time::Duration)> {
+    c.rate_limits.as_ref().map(|r| (&r.store, r.store_timeout))
 }

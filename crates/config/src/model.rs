@@ -47,6 +47,8 @@ pub struct Config {
     pub sessions: crate::sessions::Sessions,
     /// OpenTelemetry span export; `None` when the `tracing:` section is absent.
     pub tracing: Option<crate::telemetry::Tracing>,
+    /// `None`: no rate limits.
+    pub rate_limits: Option<crate::rate_limits::RateLimits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,6 +28,7 @@ pub(crate) struct RawConfig {
     pub shutdown: Option<RawShutdown>,
     pub sessions: Option<crate::sessions::RawSessions>,
     pub tracing: Option<crate::telemetry::RawTracing>,
+    pub rate_limits: Option<crate::rate_limits::RawRateLimits>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -54,3 +54,22 @@ fn session_storage_and_keys_need_a_restart() {
     assert_eq!(restart_required(&old, &sealed), ["sessions"]);
     assert!(restart_required(&sealed, &config(key, 3001)).is_empty());
 }
+
+#[test]
+fn rate_limit_rules_change_live_and_their_store_needs_a_restart() {
+    let rules = |rate: &str| {
+        format!("rate_limits:\n  rules:\n    - {{ name: per-user, key: subject, rate: {rate}, burst: 5 }}")
+    };
+    let old = config(&rules("60/min"), 3001);
+    assert!(restart_required(&old, &config(&rules("120/min"), 3001)).is_empty());
+    assert_eq!(
+        restart_required(&config("", 3001), &old),
+        ["rate_limits.store"],
+        "adding the section needs its store"
+    );
+    let redis = format!("{}\n  store: redis://127.0.0.1:6379/0", rules("60/min"));
+    assert_eq!(
+        restart_required(&old, &config(&redis, 3001)),
+        ["rate_limits.store"]
+    );
+}

@@ -28,5 +28,7 @@ pub const FORBIDDEN: i64 = -32010;
 pub const SESSION_NOT_FOUND: i64 = -32011;
 /// The request body or headers exceed the gateway's limits (413/431).
 pub const TOO_LARGE: i64 = -32013;
+/// Over a rate limit (429): `Retry-After` says when to try again.
+pub const RATE_LIMITED: i64 = -32014;
 /// MCP 2026-07-28: an `Mcp-Method` / `Mcp-Name` header disagrees with the body (400).
 pub const HEADER_MISMATCH: i64 = -32020;

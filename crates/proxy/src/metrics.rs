@@ -21,6 +21,7 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_last_success: IntGauge,
     pub config_hash: IntGauge,
+    pub rate_limit_decisions: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -81,6 +82,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "First 48 bits of the SHA-256 of the running configuration file: equal across replicas running the same document."
     )
     .expect("register mcpgate_config_hash"),
+    rate_limit_decisions: register_int_counter_vec!(
+        "mcpgate_rate_limit_decisions_total",
+        "Rate-limit decisions, by rule and decision (allowed, limited, store_error_allowed, store_error_denied).",
+        &["rule", "decision"]
+    )
+    .expect("register mcpgate_rate_limit_decisions_total"),
 }
 });
 

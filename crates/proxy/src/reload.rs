@@ -111,6 +111,8 @@ pub struct Reloader {
     /// The file content last loaded or refused: the poll reacts only to something new.
     seen: FileDigest,
     http: reqwest::Client,
+    /// The rate-limit budgets' store, kept for the life of the process so budgets survive.
+    rate_store: Option<Arc<dyn mcpgate_ratelimit::Store>>,
 }
 
 impl Reloader {
@@ -120,6 +122,7 @@ impl Reloader {
         current: Config,
         digest: FileDigest,
         http: reqwest::Client,
+        rate_store: Option<Arc<dyn mcpgate_ratelimit::Store>>,
     ) -> Reloader {
         record_success(digest);
         *status_lock() = Some(ConfigStatus {
@@ -137,6 +140,7 @@ impl Reloader {
             current,
             seen: digest,
             http,
+            rate_store,
         }
     }
 
@@ -210,7 +214,8 @@ impl Reloader {
             TokenValidator::reuse_from(&old.validator, &config.issuers, self.http.clone());
         let renewed = validator.renewed_since(&old.validator);
         let snapshot = Snapshot::compile(&config, validator)
-            .map_err(|e| Refusal::Invalid(vec![e.to_string()]))?;
+            .map_err(|e| Refusal::Invalid(vec![e.to_string()]))?
+            .with_rate_limits(&config, self.rate_store.clone());
         resolve_upstreams(&snapshot, &old).await;
         wait_for_new_keys(&snapshot, &config, &renewed).await;
         crate::server::limit_request_heads(&config);

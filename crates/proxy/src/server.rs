@@ -12,7 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use mcpgate_auth::TokenValidator;
-use mcpgate_config::{Config, ListenerTls, Sessions};
+use mcpgate_config::{Config, ListenerTls, RateStore, Sessions};
 use mcpgate_mcp::seal::SessionSealer;
 use mcpgate_mcp::session::{MemorySessionStore, SessionBindings};
 use mcpgate_store::sessions::RedisSessionStore;
@@ -279,8 +279,11 @@ impl GatewayServer {
         exit_when_a_listener_cannot_bind();
         let http = idp_http_client()?;
         let validator = TokenValidator::new(&config.issuers, http.clone());
-        let snapshot: SharedSnapshot =
-            Arc::new(ArcSwap::from_pointee(Snapshot::compile(config, validator)?));
+        // Budgets outlive snapshots: every reload compiles its rules over this same store.
+        let rates = rate_store(config);
+        let compiled =
+            Snapshot::compile(config, validator)?.with_rate_limits(config, rates.clone());
+        let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(compiled));
         limit_request_heads(config);
         crate::telemetry::metrics::install(&snapshot);
         crate::telemetry::otel::init(config.tracing.as_ref())
@@ -295,8 +298,16 @@ impl GatewayServer {
             let admin = admin_service(admin.bind, &snapshot, &readiness)?;
             server.add_service(background_service("mcpgate admin", admin));
         }
-        let reloader =
-            source.map(|s| Reloader::new(s.path, snapshot.clone(), config.clone(), s.digest, http));
+        let reloader = source.map(|s| {
+            Reloader::new(
+                s.path,
+                snapshot.clone(),
+                config.clone(),
+                s.digest,
+                http,
+                rates,
+            )
+        });
         let bg = Background {
             snapshot,
             resolvers,
@@ -324,6 +335,23 @@ impl GatewayServer {
         crate::telemetry::otel::shutdown();
     }
 }
+
+/// Where rate-limit budgets live, for the life of the process (reloads keep it): this process's
+/// memory, bounded, or Redis shared by every replica (connected on first use).
+fn rate_store(config: &Config) -> Option<Arc<dyn mcpgate_ratelimit::Store>> {
+    let rl = config.rate_limits.as_ref()?;
+    Some(match &rl.store {
+        RateStore::Memory => Arc::new(mcpgate_ratelimit::MemoryStore::new(RATE_KEYS_IN_MEMORY)),
+        RateStore::Redis(url) => Arc::new(mcpgate_store::ratelimit::RedisRateStore::new(
+            url,
+            rl.store_timeout,
+        )),
+    })
+}
+
+/// Budgets one process keeps in memory at most (about 100 bytes each): past it the least
+/// recently used are forgotten, so a flood of distinct keys cannot exhaust memory.
+const RATE_KEYS_IN_MEMORY: u64 = 200_000;
 
 /// Bound how long and how large a request head may grow while pingora reads it (vendored patch
 /// 4). Twice the configured header limit: heads up to it are read and refused with a proper 431

@@ -12,6 +12,7 @@ use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::metadata::MetadataDocs;
 use mcpgate_http::RouteTable;
 use mcpgate_mcp::route::{BadIdentityHeader, RouteMcp};
+use mcpgate_ratelimit::{Limiter, Store};
 
 use crate::upstream::{CompiledUpstream, UpstreamError};
 
@@ -114,6 +115,8 @@ pub struct Snapshot {
     pub limits: Limits,
     pub access_log: bool,
     pub validator: TokenValidator,
+    /// `rate_limits`, over the store that outlives snapshots; `None` when not configured.
+    pub rate_limits: Option<Arc<Limiter>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +167,19 @@ impl Snapshot {
             limits: config.limits,
             access_log: config.logging.access_log,
             validator,
+            rate_limits: None,
         })
+    }
+
+    /// The configuration's rate limits over `store` (kept by the caller across snapshots so
+    /// that budgets survive a reload).
+    pub fn with_rate_limits(mut self, config: &Config, store: Option<Arc<dyn Store>>) -> Snapshot {
+        self.rate_limits = config
+            .rate_limits
+            .as_ref()
+            .zip(store)
+            .map(|(rl, store)| Arc::new(Limiter::new(rl, store)));
+        self
     }
 
     /// The listener a connection arrived on, by its local address.

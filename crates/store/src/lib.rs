@@ -5,6 +5,8 @@
 
 pub mod sessions;
 
+pub mod ratelimit;
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -6,6 +6,7 @@ mod issuer;
 mod listener;
 mod names;
 mod policy;
+mod rate_limits;
 mod route;
 mod telemetry;
 
@@ -75,6 +76,14 @@ pub(crate) fn validate(
         .optional(&raw.sessions, crate::sessions::sessions)
         .map(Option::unwrap_or_default);
     let tracing = cx.optional(&raw.tracing, telemetry::tracing);
+    let route_names: Vec<String> = routes
+        .iter()
+        .flat_map(|r| &r.route)
+        .map(|r| r.name.clone())
+        .collect();
+    let rate_limits = cx.optional(&raw.rate_limits, |cx, r| {
+        rate_limits::rate_limits(cx, r, &route_names)
+    });
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -94,6 +103,7 @@ pub(crate) fn validate(
             shutdown: shutdown?,
             sessions: sessions?,
             tracing: tracing?,
+            rate_limits: rate_limits?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.

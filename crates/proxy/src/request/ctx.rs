@@ -107,6 +107,7 @@ pub struct RequestCtx {
     pub held: Option<Reservation>,
     /// Span, trace context, correlation ids (`crate::telemetry`).
     pub telemetry: crate::telemetry::RequestTelemetry,
+    pub rate: super::limits::RateCtx,
     _in_flight: InFlight,
 }
 
@@ -136,6 +137,7 @@ impl Default for RequestCtx {
             upstream_query: None,
             held: None,
             telemetry: Default::default(),
+            rate: Default::default(),
             _in_flight: InFlight::start(),
         }
     }

@@ -1,4 +1,5 @@
-//! When proxying fails after the request was accepted: a held body's refusal, or pingora's error
+//! When proxying fails after the request was accepted: a held body's refusal (by policy or over
+//! a rate limit), or pingora's error
 //! mapped onto `mcpgate_http::failure::classify` and answered as a gateway error.
 
 use mcpgate_http::failure::{classify, FailureKind, FailureSide};
@@ -9,6 +10,9 @@ use super::ctx::{BodyState, RequestCtx};
 
 /// The answer for a failed request, or `None` when the client is gone.
 pub fn failure_answer(e: &Error, ctx: &mut RequestCtx) -> Option<LocalAnswer> {
+    if let Some(refusal) = ctx.rate.refusal.take() {
+        return Some(refusal);
+    }
     if let BodyState::Refused(refusal) = std::mem::replace(&mut ctx.body, BodyState::Released) {
         let metadata_url = ctx.route().map_or("", |r| r.auth.metadata_url());
         return Some(refusal.answer(metadata_url));

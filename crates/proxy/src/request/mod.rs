@@ -10,6 +10,7 @@ mod body;
 mod ctx;
 mod failure;
 mod forward;
+mod limits;
 mod logging;
 mod phases;
 mod response;
@@ -56,7 +57,8 @@ impl McpProxy {
         }
     }
 
-    /// Phases 1–10 of docs/architecture.md, in order. The first that refuses stops the request.
+    /// Phases 1–10 of docs/architecture.md (with the rate limits' 5a, 6a, 6b and 9a), in order.
+    /// The first that refuses stops the request.
     async fn request_phases(&self, session: &mut HttpSession, ctx: &mut RequestCtx) -> Phase {
         let snapshot = self.admit(session, ctx);
         telemetry::begin(ctx, session.req_header());
@@ -71,12 +73,17 @@ impl McpProxy {
         let route = &snapshot.routes[index];
         phases::check_method_and_length(session.req_header(), &snapshot)?;
         phases::check_origin(session.req_header(), route)?;
+        limits::check_unauthenticated(session, ctx, &snapshot, route).await?;
         telemetry::mark(ctx, Stage::Auth);
-        ctx.principal = phases::authenticate(session.req_header(), &snapshot, route).await?;
+        let authenticated = phases::authenticate(session.req_header(), &snapshot, route).await;
+        limits::charge_refused(ctx, &snapshot, route, &authenticated).await;
+        ctx.principal = authenticated?;
         telemetry::mark(ctx, Stage::Policy);
+        limits::check_caller(ctx, &snapshot, route).await?;
         self.check_session_owner(session, ctx, route).await?;
         phases::check_route_policy(ctx, route)?;
         phases::judge_small_body(session, ctx, route, &self.bodies).await?;
+        limits::check_call(ctx, &snapshot, route).await?;
         phases::plan_upstream(
             ctx,
             session.req_header(),
@@ -122,7 +129,8 @@ impl ProxyHttp for McpProxy {
             return Ok(());
         };
         body::count(ctx, body.as_ref(), limit)?;
-        body::hold_and_judge(session.req_header(), ctx, body, end_of_stream, limit)
+        body::hold_and_judge(session.req_header(), ctx, body, end_of_stream, limit)?;
+        limits::check_held_call(ctx).await
     }
 
     async fn upstream_peer(
@@ -152,6 +160,7 @@ impl ProxyHttp for McpProxy {
     ) -> Result<()> {
         telemetry::upstream_answered(ctx, resp.status.as_u16());
         response::strip_hop_by_hop(resp);
+        limits::add_headers(resp, ctx)?;
         let is_sse = response::mark_sse(session, resp, ctx)?;
         response::keep_session(&self.sessions, session, resp, ctx).await;
         response::start_list_filter(session, resp, ctx, is_sse)
