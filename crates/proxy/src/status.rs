@@ -222,14 +222,16 @@ fn table_start(h: &mut String, title: &str, columns: &[&str]) {
     h.push_str("</tr>\n");
 }
 
-/// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`, `12 d`.
+/// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`, `12 d`, `3 y`.
 pub fn ago_text(d: Duration) -> String {
+    const YEAR: u64 = 365 * 86_400;
     let s = d.as_secs();
     match s {
         0..60 => format!("{s} s"),
         60..3600 => format!("{} min", s / 60),
         3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d", s / 86_400),
+        86_400..YEAR => format!("{} d", s / 86_400),
+        _ => format!("{} y", s / YEAR),
     }
 }
 
@@ -326,5 +328,6 @@ mod tests {
         assert_eq!(ago_text(Duration::from_secs(420)), "7 min");
         assert_eq!(ago_text(Duration::from_secs(11_100)), "3 h 5 min");
         assert_eq!(ago_text(Duration::from_secs(12 * 86_400 + 5)), "12 d");
+        assert_eq!(ago_text(Duration::from_secs(3 * 365 * 86_400 + 9)), "3 y");
     }
 }
