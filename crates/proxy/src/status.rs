@@ -128,9 +128,9 @@ fn summary(h: &mut String, v: &StatusView) {
 fn routes(h: &mut String, rows: &[RouteRow]) {
     table_start(h, "Routes", &["name", "where", "upstream", "auth", "rules"]);
     for r in rows {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
             esc(&r.name),
             esc(&r.location),
             esc(&r.upstream),
@@ -157,9 +157,9 @@ fn issuers(h: &mut String, rows: &[IssuerRow]) {
             None => r#"<span class="ok">ok</span>"#.to_string(),
             Some(e) => format!(r#"<span class="bad">failed</span> <code>{}</code>"#, esc(e)),
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{keys}</td><td>{last}</td></tr>\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{keys}</td><td>{last}</td></tr>",
             esc(&r.name),
             esc(&r.issuer),
             esc(&r.kind)
@@ -188,9 +188,9 @@ fn certificates(h: &mut String, rows: &[CertificateRow]) {
                 ago_text(Duration::from_secs(r.expires_in_secs as u64))
             )
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{when}</td></tr>\n",
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{when}</td></tr>",
             esc(&r.listener),
             esc(&r.names)
         );
@@ -205,9 +205,9 @@ fn refusals(h: &mut String, rows: &[(String, u64)]) {
     }
     table_start(h, "Refusals since start", &["reason", "count"]);
     for (reason, n) in rows {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td><code>{}</code></td><td>{n}</td></tr>\n",
+            "<tr><td><code>{}</code></td><td>{n}</td></tr>",
             esc(reason)
         );
     }
