@@ -149,21 +149,10 @@ fn series(text: &str, name_and_labels: &str) -> f64 {
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
-async fn scrape(gw: &Gw) -> String {
-    client()
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn metrics_move_for_calls_refusals_caches_and_keys() {
     let s = setup("").await;
-    let before = scrape(&s.gw).await;
+    let before = s.gw.metrics().await;
     let token = s.token();
     let call = jsonrpc(1, "tools/call", json!({"name": "echo"}));
     assert_eq!(s.call(&token, &call, None).await, 200);
@@ -171,7 +160,7 @@ async fn metrics_move_for_calls_refusals_caches_and_keys() {
     let denied = jsonrpc(2, "tools/call", json!({"name": "delete_everything"}));
     assert_eq!(s.call(&token, &denied, None).await, 403);
     assert_eq!(s.call("garbage", &call, None).await, 401);
-    let after = scrape(&s.gw).await;
+    let after = s.gw.metrics().await;
     let moved = |name: &str| series(&after, name) - series(&before, name);
 
     let calls = r#"mcpgate_mcp_requests_total{method="tools/call",route="main",status="200"}"#;
@@ -454,7 +443,7 @@ async fn certificate_expiry_is_reported_per_listener_and_file() {
         "public_url: https://mcp.test:{port}\nlisteners:\n  - bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - { cert: e.pem, key: e.key }\nadmin: { bind: \"127.0.0.1:{admin}\" }\nroutes:\n  - name: main\n    path: /mcp\n    upstream: { url: \"http://127.0.0.1:9/mcp\" }\n    auth: none\n",
     );
     gw.ready().await;
-    let text = scrape(&gw).await;
+    let text = gw.metrics().await;
     let name = format!(
         "mcpgate_certificate_expiry_seconds{{cert=\"{}\",listener=\"127.0.0.1:{}\"}}",
         cert_path.display(),

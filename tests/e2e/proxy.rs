@@ -9,17 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
-use mcpgate_sample::{McpServerOptions, SampleMcpServer};
+use mcpgate_sample::SampleMcpServer;
 use serde_json::{json, Value};
-
-async fn upstream() -> SampleMcpServer {
-    SampleMcpServer::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        McpServerOptions::default(),
-    )
-    .await
-    .unwrap()
-}
 
 fn config(routes: &str, extra: &str) -> String {
     format!(
@@ -44,7 +35,7 @@ async fn gateway_with(up: &SampleMcpServer, path: &str, extra: &str) -> Gw {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_round_trip_and_header_handling() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_for(&up).await;
     let c = client();
 
@@ -145,7 +136,7 @@ async fn json_round_trip_and_header_handling() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sse_events_arrive_as_written_not_buffered() {
-    let up = upstream().await; // events 200 ms apart by default
+    let up = sample_upstream().await; // events 200 ms apart by default
     let gw = gateway_for(&up).await;
     let c = client();
     let started = Instant::now();
@@ -201,7 +192,7 @@ async fn sse_events_arrive_as_written_not_buffered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn get_stream_passes_last_event_id() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_for(&up).await;
     let c = client();
     let resp = c
@@ -227,7 +218,7 @@ async fn get_stream_passes_last_event_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_sse_endpoint_points_at_the_gateway() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let upstream_root = format!("http://{}", up.addr);
     let mut gw = Gw::start(&config(
         &open_route("legacy", "/legacy", &upstream_root, ""),
@@ -293,8 +284,8 @@ async fn legacy_sse_endpoint_points_at_the_gateway() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routing_and_path_normalisation_attacks() {
-    let a = upstream().await;
-    let b = upstream().await;
+    let a = sample_upstream().await;
+    let b = sample_upstream().await;
     let routes = open_route("a", "/a/mcp", &a.url(), "") + &open_route("b", "/b/mcp", &b.url(), "");
     let mut gw = Gw::start(&config(&routes, ""));
     gw.ready().await;
@@ -336,7 +327,7 @@ async fn routing_and_path_normalisation_attacks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn size_limits() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_with(
         &up,
         "/mcp",
@@ -400,7 +391,7 @@ async fn dead_and_hanging_upstreams_get_502_and_504() {
         }
         std::thread::sleep(Duration::from_secs(20));
     });
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let timeouts = "      timeouts: { connect: 1s, request: 1s, stream_idle: 2s }\n";
     let routes = open_route("dead", "/dead", &dead, timeouts)
         + &open_route("hang", "/hang", &hang_url, timeouts)
@@ -437,7 +428,7 @@ async fn dead_and_hanging_upstreams_get_502_and_504() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trusted_proxy_forwarding_chain() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = Gw::start(&config(
         &open_route("main", "/mcp", &up.url(), ""),
         "    trusted_proxies: [127.0.0.1]\n",
@@ -463,7 +454,7 @@ async fn trusted_proxy_forwarding_chain() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_endpoints() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_for(&up).await;
     let c = client();
     assert_eq!(
@@ -482,14 +473,7 @@ async fn admin_endpoints() {
     let want = "mcpgate_requests_total{route=\"main\",status=\"200\"}";
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = c
-            .get(gw.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = gw.metrics().await;
         if metrics.contains(want) {
             assert!(
                 metrics.contains("mcpgate_request_duration_seconds_bucket"),
@@ -512,7 +496,7 @@ async fn admin_endpoints() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_streams_then_exits_zero() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = gateway_for(&up).await;
     let c = client();
     let resp = mcp_post(
@@ -548,7 +532,7 @@ async fn sigterm_drains_in_flight_streams_then_exits_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_client_body_is_cut_by_the_read_timeout() {
     use std::io::{Read, Write};
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = Gw::start(&config(
         &open_route("main", "/mcp", &up.url(), ""),
         "limits:\n  client_read_timeout: 1s\n",
@@ -587,7 +571,7 @@ fn h2c_client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn h2c_listener_speaks_http2_with_prior_knowledge() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_with(&up, "/mcp", "    h2c: true\n").await;
     let call = jsonrpc(
         1,
@@ -665,7 +649,7 @@ async fn large_answers_arrive_intact_in_every_framing() {
         sock.shutdown().await.unwrap();
     });
 
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let routes = open_route("main", "/github/mcp", &up.url(), "")
         + &open_route("raw", "/raw/mcp", &format!("http://{raw_addr}/mcp"), "");
     let mut gw = Gw::start(&config(&routes, ""));
@@ -724,7 +708,7 @@ async fn large_answers_arrive_intact_in_every_framing() {
 /// codes, and durations in whole microseconds rather than float noise.
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_to_a_file_are_plain_text_with_round_durations() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let gw = gateway_for(&up).await;
     let r = mcp_post(
         &client(),

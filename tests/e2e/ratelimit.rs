@@ -105,20 +105,12 @@ fn header(r: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The counter line of `mcpgate_rate_limit_decisions_total` for a rule and decision (0 if none).
+/// The counter of `mcpgate_rate_limit_decisions_total` for a rule and decision (0 if none).
 async fn decisions(gw: &Gw, rule: &str, decision: &str) -> u64 {
-    let text = client()
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let labels = format!("{{decision=\"{decision}\",rule=\"{rule}\"}}");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("mcpgate_rate_limit_decisions_total{labels} ")))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    gw.counter(&format!(
+        "mcpgate_rate_limit_decisions_total{{decision=\"{decision}\",rule=\"{rule}\"}}"
+    ))
+    .await
 }
 
 /// One request an hour with a burst of 3: nothing refills while a test runs.

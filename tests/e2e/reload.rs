@@ -4,24 +4,15 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
-use mcpgate_sample::{DemoIssuer, McpServerOptions, SampleMcpServer};
+use mcpgate_sample::{DemoIssuer, SampleMcpServer};
 use serde_json::json;
-
-async fn upstream() -> SampleMcpServer {
-    SampleMcpServer::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        McpServerOptions::default(),
-    )
-    .await
-    .unwrap()
-}
 
 /// A configuration with open routes `(name, path)` to `upstream_url`, plus `extra` top-level keys.
 fn config(routes: &[(&str, &str)], upstream_url: &str, extra: &str) -> String {
@@ -58,18 +49,10 @@ fn sighup(gw: &Gw) {
 
 /// `mcpgate_config_reloads_total{result=...}` as the admin endpoint reports it.
 async fn reloads(gw: &Gw, result: &str) -> u64 {
-    let text = client()
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("mcpgate_config_reloads_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    gw.counter(&format!(
+        "mcpgate_config_reloads_total{{result=\"{result}\"}}"
+    ))
+    .await
 }
 
 /// Poll until `reloads(result)` reaches `n`; panics with the log after 20 s.
@@ -108,7 +91,7 @@ async fn started(yaml: &str) -> Gw {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_adds_a_route_and_never_ends_a_gateway_without_tls() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = started(&config(&[("a", "/a")], &up.url(), "")).await;
     assert_eq!(ping_status(&gw, "/b").await, 404);
 
@@ -135,7 +118,7 @@ async fn sighup_adds_a_route_and_never_ends_a_gateway_without_tls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rewritten_file_is_reloaded_without_a_signal() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = started(&config(&[("a", "/a")], &up.url(), "")).await;
     rewrite(&gw, &config(&[("b", "/b")], &up.url(), ""));
     wait_reloads(&mut gw, "success", 1).await;
@@ -152,7 +135,7 @@ fn swap_symlink(dir: &Path, link: &str, target: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kubernetes_configmap_symlink_swap_is_reloaded() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let first = config(&[("a", "/a")], &up.url(), "");
     let mut gw = started(&first).await;
     // The ConfigMap volume layout: mcpgate.yaml -> ..data/mcpgate.yaml, ..data -> ..<timestamp>.
@@ -182,7 +165,7 @@ async fn a_kubernetes_configmap_symlink_swap_is_reloaded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_or_restart_only_reload_changes_nothing_and_is_counted() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let mut gw = started(&config(&[("a", "/a")], &up.url(), "")).await;
 
     // Two problems in one document: both are logged with their key paths; nothing applies.
@@ -215,7 +198,7 @@ async fn an_invalid_or_restart_only_reload_changes_nothing_and_is_counted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sse_stream_open_during_a_reload_keeps_streaming() {
-    let up = upstream().await; // progress events 200 ms apart
+    let up = sample_upstream().await; // progress events 200 ms apart
     let mut gw = started(&config(&[("a", "/a")], &up.url(), "")).await;
     let steps = 15;
     let resp = mcp_post(
@@ -408,7 +391,7 @@ async fn a_reload_adding_an_unreachable_issuer_keeps_the_gateway_ready() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_misspelt_rust_log_does_not_silence_the_gateway() {
-    let up = upstream().await;
+    let up = sample_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let (port, admin_port) = (free_port(), free_port());
     let yaml = config(&[("a", "/a")], &up.url(), "")

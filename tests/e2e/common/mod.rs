@@ -114,6 +114,39 @@ impl Gw {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The admin endpoint's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// One counter sample, named as exposed (`name{a="x",b="y"}`, labels in Prometheus' sorted
+    /// order); 0 when the series is absent.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let prefix = format!("{series} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    }
+}
+
+/// The sample MCP server on a free loopback port, default options.
+pub async fn sample_upstream() -> mcpgate_sample::SampleMcpServer {
+    mcpgate_sample::SampleMcpServer::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        mcpgate_sample::McpServerOptions::default(),
+    )
+    .await
+    .unwrap()
 }
 
 impl Drop for Gw {
