@@ -342,6 +342,17 @@ async fn redis_going_away_follows_on_store_error_and_recovers() {
     }
     assert!(decisions(&deny, "per-user", "store_error_denied").await >= 1);
     assert!(decisions(&allow, "per-user", "store_error_allowed").await >= 5);
+    let metrics = deny.metrics().await;
+    assert!(
+        metrics.contains("mcpgate_redis_errors_total{purpose=\"rate_limits\""),
+        "Redis failures are metered:\n{metrics}"
+    );
+    assert!(
+        deny.counter("mcpgate_redis_duration_seconds_count{purpose=\"rate_limits\"}")
+            .await
+            >= 2,
+        "every round trip is timed"
+    );
     assert!(allow.log().contains("rate-limit store did not answer"));
     assert!(allow.child.try_wait().unwrap().is_none(), "still running");
 

@@ -154,6 +154,11 @@ async fn sealed_sessions_hold_across_replicas_and_restarts() {
 
     let sid = open(&a, &alice, "/mcp").await;
     assert!(sid.starts_with("s1."), "the client gets a sealed id: {sid}");
+    assert_eq!(
+        a.counter("mcpgate_sessions_started_total{route=\"main\"}")
+            .await,
+        1
+    );
     assert!(sid.bytes().all(|c| c.is_ascii_graphic()));
     assert_ok(
         &ping(&b, &alice, "/mcp", &sid).await,
@@ -464,6 +469,11 @@ async fn a_lost_redis_refuses_sessions_and_recovers() {
     let health = client().get(gw.admin("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(gw.log().contains("session_store_unavailable"));
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics.contains("mcpgate_redis_errors_total{purpose=\"sessions\""),
+        "Redis failures are metered:\n{metrics}"
+    );
 
     // Redis returns, empty (no persistence): the gateway reconnects by itself; bindings that
     // lived only in the lost Redis are unknown now, and new sessions work.

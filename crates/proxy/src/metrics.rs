@@ -22,6 +22,7 @@ pub struct Metrics {
     pub config_last_success: IntGauge,
     pub config_hash: IntGauge,
     pub rate_limit_decisions: IntCounterVec,
+    pub sessions_started: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -88,6 +89,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["rule", "decision"]
     )
     .expect("register mcpgate_rate_limit_decisions_total"),
+    sessions_started: register_int_counter_vec!(
+        "mcpgate_sessions_started_total",
+        "MCP sessions the gateway sealed or bound for their caller, by route (refused ones count as gateway errors, reason session_not_found).",
+        &["route"]
+    )
+    .expect("register mcpgate_sessions_started_total"),
 }
 });
 

@@ -39,12 +39,31 @@ impl StoreError {
 pub struct RedisStore {
     conn: ConnectionManager,
     timeout: Duration,
+    /// What the connection serves (`sessions`, `rate_limits`): the observer's label.
+    purpose: &'static str,
+}
+
+/// Told about every Redis round trip — its purpose, time and outcome — so the gateway can meter
+/// Redis without this crate knowing about Prometheus. Installed once per process.
+pub trait StoreObserver: Send + Sync {
+    fn redis_call(&self, purpose: &'static str, elapsed: Duration, error: Option<&StoreError>);
+}
+
+static OBSERVER: std::sync::OnceLock<Box<dyn StoreObserver>> = std::sync::OnceLock::new();
+
+/// Install the process's observer; later calls are ignored.
+pub fn set_observer(observer: Box<dyn StoreObserver>) {
+    let _ = OBSERVER.set(observer);
 }
 
 impl RedisStore {
     /// Connect to `url` (`redis://host:port/db` or `rediss://…`). Fails when the URL is invalid
     /// or Redis cannot be reached within `timeout`.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
+    pub async fn connect(
+        url: &str,
+        timeout: Duration,
+        purpose: &'static str,
+    ) -> Result<RedisStore, StoreError> {
         check_url(url)?;
         let client = redis::Client::open(url).map_err(|e| StoreError::Url(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
@@ -55,7 +74,11 @@ impl RedisStore {
             tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
                 .await
                 .map_err(|_| StoreError::Timeout(timeout))??;
-        Ok(RedisStore { conn, timeout })
+        Ok(RedisStore {
+            conn,
+            timeout,
+            purpose,
+        })
     }
 
     /// The connection, for commands and scripts; run them through [`RedisStore::bounded`].
@@ -68,10 +91,15 @@ impl RedisStore {
     where
         F: std::future::Future<Output = Result<T, redis::RedisError>>,
     {
-        tokio::time::timeout(self.timeout, op)
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.timeout, op)
             .await
-            .map_err(|_| StoreError::Timeout(self.timeout))?
-            .map_err(StoreError::from)
+            .map_err(|_| StoreError::Timeout(self.timeout))
+            .and_then(|r| r.map_err(StoreError::from));
+        if let Some(o) = OBSERVER.get() {
+            o.redis_call(self.purpose, started.elapsed(), result.as_ref().err());
+        }
+        result
     }
 }
 
@@ -115,6 +143,7 @@ mod tests {
         let r = RedisStore::connect(
             &format!("redis://127.0.0.1:{port}/0"),
             Duration::from_millis(300),
+            "test",
         )
         .await;
         assert!(r.is_err());

@@ -77,7 +77,7 @@ impl RedisRateStore {
         }
         let connected = self
             .store
-            .get_or_try_init(|| RedisStore::connect(&self.url, self.timeout))
+            .get_or_try_init(|| RedisStore::connect(&self.url, self.timeout, "rate_limits"))
             .await;
         if connected.is_err() {
             if let Ok(mut t) = self.last_failure.lock() {

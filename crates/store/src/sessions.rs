@@ -49,7 +49,7 @@ impl RedisSessionStore {
 
     async fn store(&self) -> Result<&RedisStore, StoreError> {
         self.store
-            .get_or_try_init(|| RedisStore::connect(&self.url, self.timeout))
+            .get_or_try_init(|| RedisStore::connect(&self.url, self.timeout, "sessions"))
             .await
     }
 }

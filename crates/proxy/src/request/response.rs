@@ -108,6 +108,7 @@ fn seal_session(
         }
         Ok(id) => sealer
             .seal(id, &route.name, &owner, std::time::SystemTime::now())
+            .inspect(|_| session_started(&route.name))
             .inspect_err(|e| tracing::error!(error = %e, "cannot seal a session id"))
             .ok(),
         Err(_) => None,
@@ -153,9 +154,20 @@ async fn bind_session(
     let bound = sessions
         .bind(&session_key(&route.name, sid), owner, idle)
         .await;
-    if let Err(e) = bound {
-        tracing::warn!(reason = e.reason, error = %e.detail, "new session not bound; its id will be refused");
+    match bound {
+        Ok(()) => session_started(&route.name),
+        Err(e) => {
+            tracing::warn!(reason = e.reason, error = %e.detail, "new session not bound; its id will be refused")
+        }
     }
+}
+
+/// `mcpgate_sessions_started_total{route}`: a session the gateway sealed or bound for its caller.
+fn session_started(route: &str) {
+    crate::metrics::METRICS
+        .sessions_started
+        .with_label_values(&[route])
+        .inc();
 }
 
 /// A successful answer to a filtered `*/list` request is rewritten per caller: never cached

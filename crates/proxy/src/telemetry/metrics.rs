@@ -103,6 +103,7 @@ pub fn install(snapshot: &SharedSnapshot) {
     ONCE.call_once(|| {
         LazyLock::force(&OBS);
         mcpgate_auth::set_observer(Box::new(PrometheusAuth));
+        mcpgate_store::set_observer(Box::new(PrometheusRedis));
         let _ = prometheus::register(Box::new(JwksCollector::new()));
         let _ = prometheus::register(Box::new(CertExpiryCollector::new()));
     });
@@ -252,5 +253,44 @@ impl Collector for CertExpiryCollector {
             }
         }
         self.expiry.collect()
+    }
+}
+
+/// `mcpgate_redis_duration_seconds{purpose}` and `mcpgate_redis_errors_total{purpose,reason}`:
+/// every Redis round trip of the session store and the rate limiter.
+struct PrometheusRedis;
+
+static REDIS: LazyLock<(HistogramVec, IntCounterVec)> = LazyLock::new(|| {
+    (
+        prometheus::register_histogram_vec!(
+            "mcpgate_redis_duration_seconds",
+            "Redis round trips, by purpose (sessions, rate_limits).",
+            &["purpose"],
+            vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0]
+        )
+        .expect("register mcpgate_redis_duration_seconds"),
+        prometheus::register_int_counter_vec!(
+            "mcpgate_redis_errors_total",
+            "Redis round trips that failed, by purpose and reason (store_timeout, store_error).",
+            &["purpose", "reason"]
+        )
+        .expect("register mcpgate_redis_errors_total"),
+    )
+});
+
+impl mcpgate_store::StoreObserver for PrometheusRedis {
+    fn redis_call(
+        &self,
+        purpose: &'static str,
+        elapsed: Duration,
+        error: Option<&mcpgate_store::StoreError>,
+    ) {
+        let (duration, errors) = &*REDIS;
+        duration
+            .with_label_values(&[purpose])
+            .observe(elapsed.as_secs_f64());
+        if let Some(e) = error {
+            errors.with_label_values(&[purpose, e.reason()]).inc();
+        }
     }
 }
