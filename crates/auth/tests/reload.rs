@@ -36,14 +36,15 @@ async fn ready(v: &TokenValidator) {
     assert!(v.wait_ready(Duration::from_secs(10)).await, "keys fetched");
 }
 
+/// Two local issuers, `a` and `b`, on free loopback ports.
+async fn two_issuers() -> (DemoIssuer, DemoIssuer) {
+    let start = || DemoIssuer::start("127.0.0.1:0".parse().unwrap());
+    (start().await.unwrap(), start().await.unwrap())
+}
+
 #[tokio::test]
 async fn unchanged_issuers_keep_their_keys_changed_ones_refetch() {
-    let a = DemoIssuer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let b = DemoIssuer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (a, b) = two_issuers().await;
     let old = TokenValidator::new(&issuers(&a, &b, "30s"), idp_client());
     ready(&old).await;
     let token_a = a.mint_default(RESOURCE, "mcp:read", Duration::from_secs(300));
@@ -66,12 +67,7 @@ async fn unchanged_issuers_keep_their_keys_changed_ones_refetch() {
 
 #[tokio::test]
 async fn a_result_cached_under_old_settings_is_checked_again() {
-    let a = DemoIssuer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let b = DemoIssuer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (a, b) = two_issuers().await;
     let old = TokenValidator::new(&issuers(&a, &b, "30s"), idp_client());
     ready(&old).await;
     let token_b = b.mint_default(RESOURCE, "mcp:read", Duration::from_secs(300));
