@@ -296,6 +296,15 @@ impl IssuerKeys {
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 (doc, None)
             }
+            JwksSource::Inline(json) => {
+                let limits = mcpgate_json::Limits {
+                    max_depth: 32,
+                    max_bytes: MAX_DOCUMENT,
+                };
+                let doc = mcpgate_json::parse_object(json.as_bytes(), limits)
+                    .map_err(|e| format!("the login front door's keys: {e}"))?;
+                (doc, None)
+            }
             JwksSource::Uri(url) => self.get(url.clone()).await?,
             JwksSource::Discovery => {
                 let url = self.discover().await?;

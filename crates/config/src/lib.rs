@@ -10,6 +10,7 @@ mod interpolate;
 mod ipnet;
 mod live;
 mod log_filter;
+mod login;
 pub mod model;
 mod rate_limits;
 mod raw;
@@ -23,6 +24,10 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use live::restart_required;
 pub use log_filter::filter_problem as log_filter_problem;
+pub use login::{
+    redirect_uri_problem, Clients, Grant, Login, LoginPolicy, LoginStore, MetadataFetch,
+    RegisteredClient, SigningKey, UpstreamIdp,
+};
 pub use model::*;
 pub use rate_limits::{
     Budget, OnStoreError, RateKey, RateLimits, RateRule, RateStore, ToolsCallAnswer,

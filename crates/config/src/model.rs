@@ -49,6 +49,8 @@ pub struct Config {
     pub tracing: Option<crate::telemetry::Tracing>,
     /// `None`: no rate limits.
     pub rate_limits: Option<crate::rate_limits::RateLimits>,
+    /// The login front door; `None` when the `login:` section is absent.
+    pub login: Option<crate::login::Login>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +337,8 @@ pub enum JwksSource {
     Discovery,
     Uri(Url),
     File(PathBuf),
+    /// A JWKS document held in memory: the login front door's own public keys.
+    Inline(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

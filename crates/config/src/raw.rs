@@ -29,6 +29,7 @@ pub(crate) struct RawConfig {
     pub sessions: Option<crate::sessions::RawSessions>,
     pub tracing: Option<crate::telemetry::RawTracing>,
     pub rate_limits: Option<crate::rate_limits::RawRateLimits>,
+    pub login: Option<crate::login::RawLogin>,
 }
 
 #[derive(Debug, Deserialize)]

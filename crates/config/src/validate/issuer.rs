@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::{index, key};
+use crate::login::Login;
 use crate::model::{
     Algorithm, ClaimNames, ClientAuthMethod, Introspection, Issuer, JwksRefresh, JwksSource,
 };
@@ -100,6 +101,40 @@ fn issuer(cx: &mut Ctx, path: &str, raw: &RawIssuer) -> IssuerOut {
         issuer: valid,
         name,
     }
+}
+
+/// With a `login:` section, routes may trust what the front door signs as issuer `login`: its
+/// own keys (in memory), `at+jwt` only (RFC 9068), no leeway beyond the default. The name is
+/// reserved so that no configured issuer can pose as the front door.
+pub(super) fn add_login_issuer(cx: &mut Ctx, issuers: &mut Vec<IssuerOut>, login: &Login) {
+    let name = Login::ISSUER_NAME;
+    if let Some(i) = issuers.iter().position(|o| o.name.as_deref() == Some(name)) {
+        let path = key(&index("issuers", i), "name");
+        cx.err(
+            &path,
+            "`login` is reserved for the login front door's own tokens",
+        );
+        return;
+    }
+    let mut algorithms: Vec<Algorithm> = login.signing_keys.iter().map(|k| k.alg).collect();
+    algorithms.dedup();
+    let issuer = Issuer {
+        name: name.to_owned(),
+        issuer: login.issuer.clone(),
+        jwks: Some(JwksSource::Inline(login.jwks_json())),
+        algorithms,
+        leeway: DEFAULT_LEEWAY,
+        required_claims: vec!["exp".into(), "sub".into()],
+        audiences: Vec::new(),
+        require_at_jwt: true,
+        claims: ClaimNames::default(),
+        jwks_refresh: Default::default(),
+        introspection: None,
+    };
+    issuers.push(IssuerOut {
+        issuer: Some(issuer),
+        name: Some(name.to_owned()),
+    });
 }
 
 /// Exactly one of `discovery: true`, `jwks_uri`, `jwks_file`; or none with introspection.

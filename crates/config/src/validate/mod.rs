@@ -20,7 +20,7 @@ use crate::model::{Admin, Config, Limits, LogFormat, Logging, Shutdown};
 use crate::raw::{RawConfig, RawLimits, RawLogging, RawShutdown, Str};
 
 pub(crate) use ctx::Env;
-use ctx::UrlRules;
+pub(crate) use ctx::UrlRules;
 pub(crate) use ctx::{Ctx, Zero};
 
 pub(crate) fn validate(
@@ -61,7 +61,13 @@ pub(crate) fn validate(
         Some(Admin { bind })
     });
     let routes = route::routes(&mut cx, &raw.routes, public_url.as_ref());
-    let issuers = issuer::issuers(&mut cx, &raw.issuers);
+    let mut issuers = issuer::issuers(&mut cx, &raw.issuers);
+    let login = cx.optional(&raw.login, |cx, l| {
+        crate::login::login(cx, l, public_url.as_ref())
+    });
+    if let Some(Some(login)) = &login {
+        issuer::add_login_issuer(&mut cx, &mut issuers, login);
+    }
     route::check_issuer_refs(&mut cx, &routes, &issuers);
     let limits = cx
         .optional(&raw.limits, limits)
@@ -104,6 +110,7 @@ pub(crate) fn validate(
             sessions: sessions?,
             tracing: tracing?,
             rate_limits: rate_limits?,
+            login: login?,
         })
     })();
     // Every failed check reports an error, so this is unreachable; fail closed regardless.
