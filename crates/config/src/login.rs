@@ -130,6 +130,11 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
+    /// Reads a PEM PKCS#8 private key: P-256 → ES256, Ed25519 → EdDSA.
+    pub fn from_pem(pem: &[u8]) -> Result<SigningKey, String> {
+        signing_key(pem)
+    }
+
     /// The private key; call only where a token is signed.
     pub fn pkcs8(&self) -> &[u8] {
         &self.pkcs8

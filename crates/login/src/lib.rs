@@ -3,5 +3,22 @@
 //! Google Workspace, Okta). Pure logic over plain request/response values; the pingora crate
 //! only hands requests in and writes the answers out. docs/login.md describes the flows.
 
+mod authorize;
 pub mod cimd;
+pub mod clients;
+pub mod exchange;
 pub mod idp;
+mod pages;
+pub mod policy;
+pub mod records;
+pub mod register;
+pub mod secrets;
+mod service;
+pub mod signer;
+pub mod store;
+mod throttle;
+mod token;
+
+pub use exchange::{LoginRequest, LoginResponse};
+pub use service::{LoginRoute, LoginService, Paths};
+pub use store::{KvStore, MemoryKv, StoreError};

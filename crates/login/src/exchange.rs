@@ -1,0 +1,208 @@
+//! What the front door sees of an HTTP request and what it answers, as plain values: the proxy
+//! copies a request in and writes the answer out, so every flow is testable without a server.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+/// One request to a front-door endpoint, body already read (bounded by the proxy).
+#[derive(Debug, Clone, Default)]
+pub struct LoginRequest {
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    pub query: Option<String>,
+    pub cookie: Option<String>,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
+    pub body: Vec<u8>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl LoginRequest {
+    /// Query parameters; a repeated parameter is an error for OAuth (RFC 6749 §3.1), so the
+    /// caller asks [`Params::single`] which refuses duplicates.
+    pub fn query_params(&self) -> Params {
+        Params::parse(self.query.as_deref().unwrap_or_default().as_bytes())
+    }
+
+    /// `application/x-www-form-urlencoded` body parameters (RFC 6749 §4.1.3), else none.
+    pub fn form(&self) -> Params {
+        let is_form = self.content_type.as_deref().is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+        if is_form {
+            Params::parse(&self.body)
+        } else {
+            Params::default()
+        }
+    }
+
+    /// The value of one cookie.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookie.as_deref()?.split(';').find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+    }
+}
+
+/// Decoded `name=value` pairs in order.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Params {
+        Params(url::form_urlencoded::parse(raw).into_owned().collect())
+    }
+
+    /// The parameter's value; `Err` when it is sent more than once.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, String> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(format!("`{name}` is repeated"));
+        }
+        Ok(first.map(String::as_str).filter(|v| !v.is_empty()))
+    }
+}
+
+/// The answer to write back.
+#[derive(Debug, Clone)]
+pub struct LoginResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// Stable snake_case reason when the request was refused (metrics, audit).
+    pub reason: Option<&'static str>,
+}
+
+/// The security headers of every answer: nothing is cached (RFC 6749 §5.1), framed
+/// (clickjacking of the consent page), sniffed or sent on as a referrer (codes in URLs).
+const COMMON: [(&str, &str); 4] = [
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+];
+
+/// Pages carry no script and load nothing; forms post only to the front door itself.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                        frame-ancestors 'none'; base-uri 'none'";
+
+impl LoginResponse {
+    fn new(status: u16, content_type: &str, body: Vec<u8>) -> LoginResponse {
+        let mut headers: Vec<(&'static str, String)> =
+            COMMON.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        headers.push(("content-type", content_type.to_owned()));
+        LoginResponse {
+            status,
+            headers,
+            body,
+            reason: None,
+        }
+    }
+
+    pub fn json(status: u16, value: &Value) -> LoginResponse {
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        LoginResponse::new(status, "application/json", body)
+    }
+
+    /// An RFC 6749 §5.2 error answered to the client directly.
+    pub fn oauth_error(status: u16, error: &str, description: &str) -> LoginResponse {
+        let value = serde_json::json!({ "error": error, "error_description": description });
+        LoginResponse::json(status, &value)
+    }
+
+    /// A page for the person in the browser (HTML, escaped by the caller).
+    pub fn html(status: u16, html: String) -> LoginResponse {
+        let mut r = LoginResponse::new(status, "text/html; charset=utf-8", html.into_bytes());
+        r.headers
+            .push(("content-security-policy", PAGE_CSP.to_owned()));
+        r
+    }
+
+    /// 303 See Other: after a POST the browser follows with a GET (RFC 9110 §15.4.4).
+    pub fn redirect(location: &str) -> LoginResponse {
+        let mut r = LoginResponse::new(303, "text/plain; charset=utf-8", Vec::new());
+        r.headers.push(("location", location.to_owned()));
+        r
+    }
+
+    pub fn with_cookie(mut self, cookie: String) -> LoginResponse {
+        self.headers.push(("set-cookie", cookie));
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> LoginResponse {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn refused(mut self, reason: &'static str) -> LoginResponse {
+        self.reason = Some(reason);
+        self
+    }
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_parameter_is_refused() {
+        let p = Params::parse(b"a=1&b=2&a=3");
+        assert!(p.single("a").is_err());
+        assert_eq!(p.single("b"), Ok(Some("2")));
+        assert_eq!(p.single("c"), Ok(None));
+    }
+
+    #[test]
+    fn a_form_needs_its_content_type() {
+        let mut r = LoginRequest {
+            body: b"grant_type=x".to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(r.form().single("grant_type"), Ok(None));
+        r.content_type = Some("application/x-www-form-urlencoded; charset=UTF-8".into());
+        assert_eq!(r.form().single("grant_type"), Ok(Some("x")));
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let r = LoginRequest {
+            cookie: Some("a-b=1; a=2".into()),
+            ..Default::default()
+        };
+        assert_eq!(r.cookie("a"), Some("2"));
+        assert_eq!(r.cookie("b"), None);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>\u{7}"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
