@@ -41,6 +41,11 @@ pub enum AuthErrorKind {
     /// existed and the unknown-`kid` cooldown forbids fetching again yet: it may be a key the
     /// IdP has just published, so we cannot call it unknown.
     UnknownKeyPending,
+    /// The login front door revoked the token's family (a replayed code, a reused refresh
+    /// token, a user the IdP no longer lets in, or RFC 7009 revocation).
+    Revoked,
+    /// Whether the token was revoked cannot be learnt (the login store is unreachable).
+    RevocationUnavailable,
 }
 
 impl AuthErrorKind {
@@ -64,6 +69,8 @@ impl AuthErrorKind {
             AuthErrorKind::IdpUnavailable => "idp_unavailable",
             AuthErrorKind::IntrospectionBusy => "introspection_busy",
             AuthErrorKind::UnknownKeyPending => "unknown_key_pending",
+            AuthErrorKind::Revoked => "token_revoked",
+            AuthErrorKind::RevocationUnavailable => "revocation_unavailable",
         }
     }
 
@@ -89,6 +96,10 @@ impl AuthErrorKind {
             AuthErrorKind::UnknownKeyPending => {
                 "the token's signing key is not known yet; retry later"
             }
+            AuthErrorKind::Revoked => "the token has been revoked",
+            AuthErrorKind::RevocationUnavailable => {
+                "whether the token is revoked cannot be checked; retry later"
+            }
         }
     }
 
@@ -100,6 +111,7 @@ impl AuthErrorKind {
                 | AuthErrorKind::IdpUnavailable
                 | AuthErrorKind::IntrospectionBusy
                 | AuthErrorKind::UnknownKeyPending
+                | AuthErrorKind::RevocationUnavailable
         )
     }
 }

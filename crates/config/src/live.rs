@@ -7,7 +7,7 @@ use crate::model::Config;
 /// replace `old` live. A reload that changes any of them is refused as a whole: the gateway
 /// always runs exactly one configuration document, never half of one.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
-    let fixed: [(&'static str, bool); 9] = [
+    let fixed: [(&'static str, bool); 10] = [
         // Bound sockets, their TLS certificate sets and h2c are built once by pingora.
         ("listeners", old.listeners != new.listeners),
         ("admin", old.admin != new.admin),
@@ -25,6 +25,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         // Session bindings (memory, sealing keys, Redis) outlive snapshots: a reload must not
         // orphan every open session. Keys rotate by a rolling restart (the ring opens old ids).
         ("sessions", old.sessions != new.sessions),
+        // The front door (its keys, IdP client and store) is built once; its pending logins,
+        // codes and refresh families live in that store.
+        ("login", old.login != new.login),
         // The signal handler holds the grace period it was started with.
         (
             "shutdown.grace_period",

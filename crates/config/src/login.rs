@@ -89,7 +89,7 @@ pub(crate) struct RawTokens {
 }
 
 /// The front door's validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Login {
     /// The `iss` of every token the front door signs; RFC 8414 metadata hangs off it.
     /// No trailing slash (except a bare origin, which has none either).
@@ -119,7 +119,7 @@ impl Login {
 }
 
 /// A signing key: PKCS#8 DER of a P-256 (ES256) or Ed25519 (EdDSA) private key.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct SigningKey {
     /// RFC 7638 thumbprint of the public key.
     pub kid: String,
@@ -148,7 +148,7 @@ impl std::fmt::Debug for SigningKey {
 }
 
 /// The OpenID Connect provider users really sign in with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamIdp {
     /// Exactly as the provider's discovery document and ID tokens name it.
     pub issuer: String,
@@ -164,7 +164,7 @@ pub struct UpstreamIdp {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clients {
     /// Client ID Metadata Documents: a `client_id` that is an https URL is fetched.
     pub metadata_documents: bool,
@@ -369,10 +369,12 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
 
 fn upstream(cx: &mut Ctx, path: &str, raw: &RawUpstreamIdp) -> Option<UpstreamIdp> {
     let p = |k: &str| key(path, k);
-    let issuer = cx
-        .required(&p("issuer"), &raw.issuer)
-        .and_then(|s| cx.http_url(&p("issuer"), s, ANY_URL))
-        .map(|u| trim_url(&u));
+    // Kept as written: ID tokens' `iss` is compared exactly (OIDC Core §3.1.3.7), and some
+    // IdPs end theirs with a slash (Auth0) while others do not.
+    let issuer = cx.required(&p("issuer"), &raw.issuer).and_then(|s| {
+        cx.http_url(&p("issuer"), s, ANY_URL)?;
+        cx.string(&p("issuer"), s).map(|v| v.trim().to_owned())
+    });
     let client_id = cx.required_string(&p("client_id"), &raw.client_id);
     let client_secret = match (&raw.client_secret, &raw.client_secret_file) {
         (Some(_), Some(_)) => cx.fail(

@@ -11,7 +11,7 @@ use crate::pages::{consent_page, error_page, ConsentView};
 use crate::policy::{check_login, grant_scopes};
 use crate::records::{CodeRecord, Grant, Pending, UserRecord};
 use crate::secrets::{hash, is_valid_challenge, pkce_challenge, random_secret, same_secret};
-use crate::service::LoginService;
+use crate::service::{LoginRoute, LoginService};
 use crate::store::Kind;
 use crate::throttle::Budget;
 
@@ -57,7 +57,11 @@ impl ClientRedirect<'_> {
 }
 
 impl LoginService {
-    pub(crate) async fn authorize(&self, req: &LoginRequest) -> LoginResponse {
+    pub(crate) async fn authorize(
+        &self,
+        req: &LoginRequest,
+        routes: &[LoginRoute],
+    ) -> LoginResponse {
         if !self.throttle.allow(Budget::Authorize, req.client_ip).await {
             return error_page(
                 429,
@@ -76,7 +80,7 @@ impl LoginService {
             state,
             issuer: &self.config.issuer,
         };
-        let grant = match self.checked_grant(&q, client, &redirect_uri) {
+        let grant = match self.checked_grant(&q, client, &redirect_uri, routes) {
             Ok(g) => g,
             Err((error, description, reason)) => return back.error(error, &description, reason),
         };
@@ -121,6 +125,7 @@ impl LoginService {
         q: &Params,
         client: Client,
         redirect_uri: &str,
+        routes: &[LoginRoute],
     ) -> Result<Grant, (&'static str, String, &'static str)> {
         let one = |name: &str| {
             q.single(name)
@@ -148,7 +153,7 @@ impl LoginService {
                 "pkce_method_unsupported",
             ));
         }
-        let Some(route) = self.route_for(one("resource")?) else {
+        let Some(route) = LoginService::route_for(routes, one("resource")?) else {
             return Err((
                 "invalid_target",
                 "resource must name one of this gateway's MCP servers".into(),
@@ -202,7 +207,11 @@ impl LoginService {
         LoginResponse::redirect(url.as_str()).with_cookie(self.login_cookie(&login_id, LOGIN_TTL))
     }
 
-    pub(crate) async fn callback(&self, req: &LoginRequest) -> LoginResponse {
+    pub(crate) async fn callback(
+        &self,
+        req: &LoginRequest,
+        routes: &[LoginRoute],
+    ) -> LoginResponse {
         let Some((key, mut pending)) = self.pending(req).await else {
             return expired();
         };
@@ -259,7 +268,8 @@ impl LoginService {
             tracing::info!(reason, sub_hash = %crate::secrets::short_hash(&login.user.sub), "login refused by policy");
             return back.error("access_denied", reason, reason);
         }
-        let Some(scope) = self.scopes_for(&pending.grant, &login.user) else {
+        let Some(scope) = scopes_for(&self.config.grants, routes, &pending.grant, &login.user)
+        else {
             return error_page(
                 400,
                 "resource_unknown",
@@ -403,16 +413,6 @@ impl LoginService {
         Some((key, pending))
     }
 
-    fn scopes_for(&self, grant: &Grant, user: &User) -> Option<Vec<String>> {
-        let route = self.routes.iter().find(|r| r.name == grant.route)?;
-        Some(grant_scopes(
-            &self.config.grants,
-            user,
-            &route.scopes,
-            grant.requested_scope.as_deref(),
-        ))
-    }
-
     fn idp_failed(&self, e: &crate::idp::IdpError) -> LoginResponse {
         tracing::warn!(reason = e.reason, error = %e, "login: identity provider step failed");
         let (status, msg) = match e.reason {
@@ -469,6 +469,22 @@ fn consent_key(p: &Pending) -> String {
         ]
         .join("\0"),
     )
+}
+
+/// What the user may be granted on the route the login is for (gone after a reload: `None`).
+fn scopes_for(
+    grants: &[mcpgate_config::Grant],
+    routes: &[LoginRoute],
+    grant: &Grant,
+    user: &User,
+) -> Option<Vec<String>> {
+    let route = routes.iter().find(|r| r.name == grant.route)?;
+    Some(grant_scopes(
+        grants,
+        user,
+        &route.scopes,
+        grant.requested_scope.as_deref(),
+    ))
 }
 
 fn expired() -> LoginResponse {

@@ -74,16 +74,17 @@ impl Params {
 #[derive(Debug, Clone)]
 pub struct LoginResponse {
     pub status: u16,
+    pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
     /// Stable snake_case reason when the request was refused (metrics, audit).
     pub reason: Option<&'static str>,
 }
 
-/// The security headers of every answer: nothing is cached (RFC 6749 §5.1), framed
-/// (clickjacking of the consent page), sniffed or sent on as a referrer (codes in URLs).
-const COMMON: [(&str, &str); 4] = [
-    ("cache-control", "no-store"),
+/// The security headers of every answer: nothing framed (clickjacking of the consent page),
+/// sniffed or sent on as a referrer (codes in URLs). `Cache-Control: no-store` (RFC 6749 §5.1)
+/// is on every answer the gateway writes itself, so the writer adds it.
+const COMMON: [(&str, &str); 3] = [
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("x-frame-options", "DENY"),
@@ -94,12 +95,12 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-acti
                         frame-ancestors 'none'; base-uri 'none'";
 
 impl LoginResponse {
-    fn new(status: u16, content_type: &str, body: Vec<u8>) -> LoginResponse {
-        let mut headers: Vec<(&'static str, String)> =
+    fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> LoginResponse {
+        let headers: Vec<(&'static str, String)> =
             COMMON.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        headers.push(("content-type", content_type.to_owned()));
         LoginResponse {
             status,
+            content_type,
             headers,
             body,
             reason: None,

@@ -64,7 +64,6 @@ impl Paths {
 /// The login front door.
 pub struct LoginService {
     pub(crate) config: Login,
-    pub(crate) routes: Vec<LoginRoute>,
     pub(crate) records: Records,
     pub(crate) clients: ClientRegistry,
     pub(crate) idp: UpstreamProvider,
@@ -75,11 +74,7 @@ pub struct LoginService {
 }
 
 impl LoginService {
-    pub fn new(
-        config: &Login,
-        routes: Vec<LoginRoute>,
-        kv: Arc<dyn KvStore>,
-    ) -> Result<LoginService, String> {
+    pub fn new(config: &Login, kv: Arc<dyn KvStore>) -> Result<LoginService, String> {
         let records = Records::new(kv);
         Ok(LoginService {
             clients: ClientRegistry::new(&config.clients, records.clone())?,
@@ -87,7 +82,6 @@ impl LoginService {
             signer: Signer::new(&config.issuer, &config.signing_keys)?,
             paths: Paths::new(&config.issuer),
             config: config.clone(),
-            routes,
             records,
             throttle: Throttle::default(),
         })
@@ -114,18 +108,19 @@ impl LoginService {
         .any(|e| e.as_str() == path)
     }
 
-    /// Answers one request to an endpoint [`owns`](Self::owns) claims.
-    pub async fn handle(&self, req: &LoginRequest) -> LoginResponse {
+    /// Answers one request to an endpoint [`owns`](Self::owns) claims. `routes` are those of
+    /// the configuration snapshot serving the request (reloads change them).
+    pub async fn handle(&self, req: &LoginRequest, routes: &[LoginRoute]) -> LoginResponse {
         let p = &self.paths;
         let (path, get) = (
             req.path.as_str(),
             req.method == "GET" || req.method == "HEAD",
         );
         match path {
-            _ if path == p.metadata && get => self.metadata(),
+            _ if path == p.metadata && get => self.metadata(routes),
             _ if path == p.jwks && get => LoginResponse::json(200, self.signer.jwks()),
-            _ if path == p.authorize && get => self.authorize(req).await,
-            _ if path == p.callback && get => self.callback(req).await,
+            _ if path == p.authorize && get => self.authorize(req, routes).await,
+            _ if path == p.callback && get => self.callback(req, routes).await,
             _ if path == p.consent && req.method == "POST" => self.consent(req).await,
             _ if path == p.token && req.method == "POST" => self.token(req).await,
             _ if path == p.register && req.method == "POST" => self.register(req).await,
@@ -141,22 +136,24 @@ impl LoginService {
 
     /// The route a `resource` names (RFC 8707), compared without a trailing slash. Absent, the
     /// only route trusting the front door is meant (there is no other reading).
-    pub(crate) fn route_for(&self, resource: Option<&str>) -> Option<&LoginRoute> {
+    pub(crate) fn route_for<'r>(
+        routes: &'r [LoginRoute],
+        resource: Option<&str>,
+    ) -> Option<&'r LoginRoute> {
         match resource {
             Some(r) => {
                 let r = r.trim_end_matches('/');
-                self.routes.iter().find(|route| route.resource == r)
+                routes.iter().find(|route| route.resource == r)
             }
-            None if self.routes.len() == 1 => self.routes.first(),
+            None if routes.len() == 1 => routes.first(),
             None => None,
         }
     }
 
     /// RFC 8414 §2 authorization server metadata.
-    fn metadata(&self) -> LoginResponse {
+    fn metadata(&self, routes: &[LoginRoute]) -> LoginResponse {
         let url = |p: &str| format!("{}{p}", self.paths.origin);
-        let mut scopes: Vec<&str> = self
-            .routes
+        let mut scopes: Vec<&str> = routes
             .iter()
             .flat_map(|r| r.scopes.iter().map(String::as_str))
             .collect();

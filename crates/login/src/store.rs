@@ -63,6 +63,10 @@ impl Records {
         decode(self.kv.take(&kind.key(id)).await?)
     }
 
+    pub async fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
+        Ok(self.kv.get(&kind.key(id)).await?.is_some())
+    }
+
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
         self.kv.delete(&kind.key(id)).await
     }

@@ -12,9 +12,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use mcpgate_auth::TokenValidator;
-use mcpgate_config::{Config, ListenerTls, RateStore, Sessions};
+use mcpgate_config::{Config, ListenerTls, LoginStore, RateStore, Sessions};
+use mcpgate_login::{KvStore, LoginService, MemoryKv};
 use mcpgate_mcp::seal::SessionSealer;
 use mcpgate_mcp::session::{MemorySessionStore, SessionBindings};
+use mcpgate_store::login::RedisKv;
 use mcpgate_store::sessions::RedisSessionStore;
 use pingora::apps::ServerApp;
 use pingora::listeners::tls::TlsSettings;
@@ -53,6 +55,8 @@ pub enum StartError {
     },
     #[error("cannot watch for SIGHUP: {0}")]
     Signal(std::io::Error),
+    #[error("login: {0}")]
+    Login(String),
 }
 
 /// Where the running configuration came from, so that it can be reloaded.
@@ -391,6 +395,7 @@ fn proxy_service(
         snapshot.clone(),
         readiness.draining.clone(),
         session_bindings(config),
+        login_service(config)?,
     );
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");
@@ -417,6 +422,24 @@ fn proxy_service(
     }
     Ok((proxy, resolvers))
 }
+
+/// The login front door over its store, when `login:` is configured. Built once: `login` is
+/// restart-only, and its store (codes, refresh families, consents) outlives snapshots.
+fn login_service(config: &Config) -> Result<Option<Arc<LoginService>>, StartError> {
+    let Some(login) = &config.login else {
+        return Ok(None);
+    };
+    let kv: Arc<dyn KvStore> = match &login.store {
+        LoginStore::Memory => Arc::new(MemoryKv::new(LOGIN_MEMORY_RECORDS)),
+        LoginStore::Redis { url } => Arc::new(RedisKv::new(url.expose(), SESSION_STORE_TIMEOUT)),
+    };
+    let service = LoginService::new(login, kv).map_err(StartError::Login)?;
+    tracing::info!(issuer = %login.issuer, "login front door on");
+    Ok(Some(Arc::new(service)))
+}
+
+/// Pending logins, codes, families, consents and registered clients kept in memory at most.
+const LOGIN_MEMORY_RECORDS: u64 = 200_000;
 
 /// Session bindings as configured; they outlive configuration snapshots.
 fn session_bindings(config: &Config) -> SessionBindings {

@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mcpgate_auth::{RouteTrust, TokenValidator};
-use mcpgate_config::{Config, IpNet, Limits, Route, RouteAuth, RouteAuthRequired};
+use mcpgate_config::{Config, IpNet, Limits, Login, Route, RouteAuth, RouteAuthRequired};
 use mcpgate_http::challenge::{bearer_challenge, resource_metadata_url};
 use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::metadata::MetadataDocs;
 use mcpgate_http::RouteTable;
+use mcpgate_login::LoginRoute;
 use mcpgate_mcp::route::{BadIdentityHeader, RouteMcp};
 use mcpgate_ratelimit::{Limiter, Store};
 
@@ -117,6 +118,8 @@ pub struct Snapshot {
     pub validator: TokenValidator,
     /// `rate_limits`, over the store that outlives snapshots; `None` when not configured.
     pub rate_limits: Option<Arc<Limiter>>,
+    /// Routes that trust the login front door (`auth.issuers: [login]`): what it may issue.
+    pub login_routes: Vec<LoginRoute>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +137,20 @@ impl Snapshot {
     pub fn compile(config: &Config, validator: TokenValidator) -> Result<Snapshot, CompileError> {
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut metadata = MetadataDocs::default();
+        let mut login_routes = Vec::new();
         for (index, r) in config.routes.iter().enumerate() {
             let route = CompiledRoute::compile(config, index, r)?;
             if let RouteAuth::Required(req) = &r.auth {
                 let doc = protected_resource_metadata(config, req, &route.mcp);
                 if let Ok(url) = url::Url::parse(route.auth.metadata_url()) {
                     metadata.insert(&url, doc);
+                }
+                if req.issuers.iter().any(|i| i == Login::ISSUER_NAME) {
+                    login_routes.push(LoginRoute {
+                        name: r.name.clone(),
+                        resource: canonical_resource(&req.resource),
+                        scopes: route.mcp.policy.scopes_supported(),
+                    });
                 }
             }
             routes.push(route);
@@ -168,6 +179,7 @@ impl Snapshot {
             access_log: config.logging.access_log,
             validator,
             rate_limits: None,
+            login_routes,
         })
     }
 

@@ -3,6 +3,7 @@
 //! bounded in time so a slow or absent Redis turns into a typed error the caller decides on
 //! (`on_store_error`), never a hung request. Session bindings in Redis: `sessions`.
 
+pub mod login;
 pub mod sessions;
 
 pub mod ratelimit;

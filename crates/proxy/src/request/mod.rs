@@ -12,6 +12,7 @@ mod failure;
 mod forward;
 mod limits;
 mod logging;
+mod login;
 mod phases;
 mod response;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use mcpgate_http::budget::BodyBudget;
+use mcpgate_login::LoginService;
 use mcpgate_mcp::session::SessionBindings;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session as HttpSession};
@@ -41,6 +43,8 @@ pub struct McpProxy {
     sessions: SessionBindings,
     /// Request-body bytes held for judging, across every connection.
     bodies: Arc<BodyBudget>,
+    /// The login front door, when configured; its store outlives snapshots.
+    login: Option<Arc<LoginService>>,
 }
 
 impl McpProxy {
@@ -48,12 +52,14 @@ impl McpProxy {
         snapshot: SharedSnapshot,
         draining: Arc<AtomicBool>,
         sessions: SessionBindings,
+        login: Option<Arc<LoginService>>,
     ) -> Self {
         McpProxy {
             snapshot,
             draining,
             sessions,
             bodies: Arc::default(),
+            login,
         }
     }
 
@@ -68,6 +74,10 @@ impl McpProxy {
         {
             return Err(doc.into());
         }
+        if let Some(login) = self.login.as_deref().filter(|l| l.owns(&target.path)) {
+            let answer = login::serve(session, ctx, login, &snapshot, &target.path).await?;
+            return Err(answer.into());
+        }
         let (index, remainder) = phases::find_route(session.req_header(), &snapshot, &target.path)?;
         ctx.route_index = Some(index);
         let route = &snapshot.routes[index];
@@ -78,6 +88,7 @@ impl McpProxy {
         let authenticated = phases::authenticate(session.req_header(), &snapshot, route).await;
         limits::charge_refused(ctx, &snapshot, route, &authenticated).await;
         ctx.principal = authenticated?;
+        login::check_revocation(self.login.as_ref(), ctx, route).await?;
         telemetry::mark(ctx, Stage::Policy);
         limits::check_caller(ctx, &snapshot, route).await?;
         self.check_session_owner(session, ctx, route).await?;
