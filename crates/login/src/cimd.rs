@@ -177,6 +177,14 @@ impl MetadataFetcher {
     }
 }
 
+impl std::fmt::Debug for MetadataFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataFetcher")
+            .field("cached", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long a document is kept, from its `Cache-Control` (RFC 9111 §5.2.2): `max-age` clamped to
 /// [`MIN_TTL`, `MAX_TTL`]; `no-store`, `no-cache` or an unreadable `max-age` get the floor;
 /// nothing said gets [`DEFAULT_TTL`].
