@@ -302,13 +302,24 @@ fn shipped_example_configurations_are_valid() {
         write_file(dir.path(), "sidecar.yaml", &embedded),
         root.join("config/minimal.yaml"),
         root.join("config/mcpgate.example.yaml"),
+        root.join("config/login.example.yaml"),
     ];
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let login_key = write_file(dir.path(), "login-1.pem", &key.serialize_pem());
+    let idp_secret = write_file(dir.path(), "idp-secret", "s3cret\n");
+    let tls = rcgen::generate_simple_self_signed(vec!["mcp.example.com".into()]).unwrap();
+    let cert = write_file(dir.path(), "tls.crt", &tls.cert.pem());
+    let tls_key = write_file(dir.path(), "tls.key", &tls.signing_key.serialize_pem());
     for f in files {
         let out = Command::new(BIN)
             .args(["check", "--config"])
             .arg(&f)
             .env("INTROSPECT_SECRET", "s3cret")
             .env("UPSTREAM_KEY", "k")
+            .env("MCPGATE_LOGIN_KEY", &login_key)
+            .env("IDP_SECRET_FILE", &idp_secret)
+            .env("TLS_CERT", &cert)
+            .env("TLS_KEY", &tls_key)
             .output()
             .unwrap();
         assert_eq!(
