@@ -30,8 +30,8 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
 const METADATA_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 /// The JWKS is re-fetched this often.
 const JWKS_TTL: Duration = Duration::from_secs(3600);
-/// An unknown `kid` triggers at most one JWKS fetch per this window (key rotation without
-/// letting forged kids hammer the IdP).
+/// An unknown `kid` triggers at most one extra JWKS fetch per this window (the IdP rotated its
+/// key; a flood of tokens with unknown kids cannot hammer the IdP through us).
 const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
 /// A failed periodic JWKS refresh keeps the old keys and is retried after this.
 const JWKS_RETRY: Duration = Duration::from_secs(10);
@@ -121,7 +121,8 @@ struct KeySlot {
     uri: Option<Url>,
     keys: Arc<Vec<VerifyKey>>,
     refresh_at: Option<Instant>,
-    last_fetch: Option<Instant>,
+    /// The last refetch an unknown `kid` caused.
+    last_forced: Option<Instant>,
 }
 
 impl UpstreamProvider {
@@ -311,9 +312,14 @@ impl UpstreamProvider {
         let Some(access_token) = text(body, "access_token") else {
             return Err(unavailable("the refresh answer has no access token"));
         };
-        http::get_json(&self.http, endpoint, Some(&access_token), self.config.timeout)
-            .await
-            .map_err(unavailable)
+        http::get_json(
+            &self.http,
+            endpoint,
+            Some(&access_token),
+            self.config.timeout,
+        )
+        .await
+        .map_err(unavailable)
     }
 
     /// Signature (JWKS, re-fetched once on an unknown kid) then the claims.
@@ -408,16 +414,17 @@ impl UpstreamProvider {
     ) -> Result<Arc<Vec<VerifyKey>>, IdpError> {
         let mut slot = self.keys.lock().await;
         let now = Instant::now();
-        let due = slot.uri.as_ref() != Some(&meta.jwks_uri)
-            || slot.refresh_at.is_none_or(|at| now >= at);
+        let due =
+            slot.uri.as_ref() != Some(&meta.jwks_uri) || slot.refresh_at.is_none_or(|at| now >= at);
         if due {
             self.refresh_keys(&mut slot, &meta.jwks_uri, now).await?;
         }
         let unknown = kid.is_some() && keys::candidates(&slot.keys, kid, alg).is_empty();
         let may_refetch = slot
-            .last_fetch
+            .last_forced
             .is_none_or(|at| now.duration_since(at) >= UNKNOWN_KID_REFETCH);
-        if unknown && may_refetch {
+        if unknown && may_refetch && !due {
+            slot.last_forced = Some(now);
             self.refresh_keys(&mut slot, &meta.jwks_uri, now).await?;
         }
         Ok(slot.keys.clone())
@@ -435,7 +442,6 @@ impl UpstreamProvider {
                 ..KeySlot::default()
             };
         }
-        slot.last_fetch = Some(now);
         let fetched = http::get_json(&self.http, uri, None, self.config.timeout)
             .await
             .and_then(|doc| keys::parse_jwks(&doc));

@@ -41,7 +41,9 @@ pub(crate) fn parse(issuer: &str, doc: &Map<String, Value>) -> Result<Metadata, 
         let Some(v) = doc.get(name) else {
             return Ok(None);
         };
-        let s = v.as_str().ok_or_else(|| format!("{name} is not a string"))?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| format!("{name} is not a string"))?;
         let u = Url::parse(s).map_err(|e| format!("{name}: {e}"))?;
         // Every endpoint is https when the issuer is; plain http only for an http issuer
         // (a loopback test or demo provider).
@@ -90,7 +92,9 @@ mod tests {
     #[test]
     fn discovery_url_keeps_the_issuer_path() {
         assert_eq!(
-            discovery_url("https://idp.example.com/tenant").unwrap().as_str(),
+            discovery_url("https://idp.example.com/tenant")
+                .unwrap()
+                .as_str(),
             "https://idp.example.com/tenant/.well-known/openid-configuration"
         );
         assert_eq!(
@@ -111,13 +115,25 @@ mod tests {
     fn refusals() {
         let iss = "https://idp.example.com/tenant";
         for (extra, why) in [
-            (json!({"issuer": "https://idp.example.com/tenant/"}), "issuer"),
-            (json!({"issuer": "https://evil.example.com/tenant"}), "issuer"),
+            (
+                json!({"issuer": "https://idp.example.com/tenant/"}),
+                "issuer",
+            ),
+            (
+                json!({"issuer": "https://evil.example.com/tenant"}),
+                "issuer",
+            ),
             (json!({"issuer": null}), "no issuer"),
             (json!({"token_endpoint": null}), "no token_endpoint"),
             (json!({"jwks_uri": null}), "no jwks_uri"),
-            (json!({"authorization_endpoint": null}), "no authorization_endpoint"),
-            (json!({"token_endpoint": "http://idp.example.com/token"}), "https"),
+            (
+                json!({"authorization_endpoint": null}),
+                "no authorization_endpoint",
+            ),
+            (
+                json!({"token_endpoint": "http://idp.example.com/token"}),
+                "https",
+            ),
             (json!({"jwks_uri": 5}), "not a string"),
         ] {
             let e = parse(iss, &doc(extra.clone())).unwrap_err();

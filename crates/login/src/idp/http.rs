@@ -94,7 +94,10 @@ pub(crate) async fn post_token(
             .map_err(|e| format!("{}: {e}", printable(url))),
         400 | 401 => match parsed.ok().as_ref().and_then(|m| m.get("error")) {
             Some(Value::String(code)) => Ok(TokenAnswer::Refused(error_code(code))),
-            _ => Err(format!("{} answered {status} without an OAuth error", printable(url))),
+            _ => Err(format!(
+                "{} answered {status} without an OAuth error",
+                printable(url)
+            )),
         },
         _ => Err(format!("{} answered {status}", printable(url))),
     }

@@ -45,9 +45,12 @@ pub(crate) fn invalid(detail: impl Into<String>) -> IdpError {
 /// Splits and decodes the token; refuses HS*, `none`, unknown algorithms and `crit`.
 pub(crate) fn parse(token: &str) -> Result<UnverifiedIdToken, IdpError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(invalid("not a compact JWS (encrypted ID tokens are not supported)"));
+        return Err(invalid(
+            "not a compact JWS (encrypted ID tokens are not supported)",
+        ));
     };
     let header = decode_object(h).ok_or_else(|| invalid("header is not base64url JSON"))?;
     let alg = header
@@ -86,7 +89,10 @@ fn decode_object(part: &str) -> Option<Map<String, Value>> {
 }
 
 /// OpenID Connect Core §3.1.3.7 steps 2–11 (the signature is checked by the caller).
-pub(crate) fn check_claims(claims: &Map<String, Value>, expected: &Expected) -> Result<(), IdpError> {
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    expected: &Expected,
+) -> Result<(), IdpError> {
     // Step 2: the issuer, exactly.
     if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer) {
         return Err(invalid("iss is not the configured issuer"));
@@ -301,15 +307,20 @@ mod tests {
 
     #[test]
     fn user_from_claims() {
-        let c = claims(json!({"email": "a@x", "email_verified": "true", "name": "A",
-                              "roles": "admins"}));
+        let c = claims(
+            json!({"email": "a@x", "email_verified": "true", "name": "A",
+                              "roles": "admins"}),
+        );
         let u = user(c, "roles").unwrap();
         assert_eq!(u.sub, "u1");
         assert!(u.email_verified);
         assert_eq!(u.groups, vec!["admins".to_string()]);
         assert_eq!(u.claims["nonce"], "n-1");
-        let u = user(claims(json!({"email_verified": "yes", "groups": ["a", 1, "b"]})), "groups")
-            .unwrap();
+        let u = user(
+            claims(json!({"email_verified": "yes", "groups": ["a", 1, "b"]})),
+            "groups",
+        )
+        .unwrap();
         assert!(!u.email_verified);
         assert_eq!(u.groups, vec!["a".to_string(), "b".to_string()]);
         assert!(user(claims(json!({"sub": null})), "groups").is_err());
