@@ -110,7 +110,7 @@ pub(super) async fn authorize_page(
     };
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     // RFC 6749 §4.1.2.1: with a bad client or redirect URI, never redirect.
-    if !get("client_id").is_some_and(|id| id == state.options.client_id) {
+    if get("client_id").is_none_or(|id| id != state.options.client_id) {
         return error_page(StatusCode::BAD_REQUEST, "unknown client_id");
     }
     let Some(redirect_uri) = get("redirect_uri").filter(|u| redirect_allowed(&state, u)) else {
@@ -119,9 +119,8 @@ pub(super) async fn authorize_page(
             "redirect_uri missing or not registered",
         );
     };
-    let refuse = |error: &str, why: &str| {
-        error_redirect(&state, redirect_uri, get("state"), error, why)
-    };
+    let refuse =
+        |error: &str, why: &str| error_redirect(&state, redirect_uri, get("state"), error, why);
     if get("response_type") != Some("code") {
         return refuse("unsupported_response_type", "only `code` is supported");
     }
@@ -339,18 +338,19 @@ pub(super) async fn authorize_choose(
 
 /// The client's credentials: `client_secret_basic` (RFC 6749 §2.3.1, form-urlencoded then
 /// base64), `client_secret_post`, or — if allowed — a public client's bare `client_id`.
+/// `false`: answer [`invalid_client`].
 fn authenticate_client(
     state: &IssuerState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(), Response> {
+) -> bool {
     let expected = (&state.options.client_id, &state.options.client_secret);
     let matches = |id: &str, secret: &str| {
         let id_ok = constant_time_eq(id, expected.0);
         let secret_ok = constant_time_eq(secret, expected.1);
         id_ok & secret_ok
     };
-    let ok = match headers.get(header::AUTHORIZATION) {
+    match headers.get(header::AUTHORIZATION) {
         // RFC 6749 §2.3: one authentication method per request.
         Some(_) if form.contains_key("client_secret") => false,
         Some(value) => basic_credentials(value).is_some_and(|(id, secret)| {
@@ -361,10 +361,10 @@ fn authenticate_client(
             (Some(id), None) => state.options.allow_public_client && *id == *expected.0,
             _ => false,
         },
-    };
-    if ok {
-        return Ok(());
     }
+}
+
+fn invalid_client() -> Response {
     let mut response = oauth_error(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
@@ -374,7 +374,7 @@ fn authenticate_client(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"demo-issuer\""),
     );
-    Err(response)
+    response
 }
 
 fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
@@ -404,8 +404,8 @@ pub(super) fn code_grant(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Response {
-    if let Err(refused) = authenticate_client(state, headers, form) {
-        return refused;
+    if !authenticate_client(state, headers, form) {
+        return invalid_client();
     }
     let now = Instant::now();
     let mut guard = lock(&state.login);
@@ -463,8 +463,8 @@ pub(super) fn refresh_grant(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Response {
-    if let Err(refused) = authenticate_client(state, headers, form) {
-        return refused;
+    if !authenticate_client(state, headers, form) {
+        return invalid_client();
     }
     let mut login = lock(&state.login);
     let Some(old) = form.get("refresh_token") else {
@@ -551,7 +551,10 @@ fn user_claims(user: &DemoUser) -> Value {
 // ---- GET /userinfo ---------------------------------------------------------
 
 /// OpenID Connect Core §5.3: the user's claims for an access token from the code or refresh grant.
-pub(super) async fn userinfo(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Response {
+pub(super) async fn userinfo(
+    State(state): State<Arc<IssuerState>>,
+    headers: HeaderMap,
+) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
