@@ -489,6 +489,232 @@ async fn a_rotated_signing_key_is_fetched_once() {
     issuer.shutdown().await;
 }
 
+/// A one-document-per-path HTTPS server on 127.0.0.1 (`localhost` in its certificate, issued
+/// by a fresh CA). Serves connections one at a time on its own thread until the test ends.
+/// Returns its port and the CA's PEM.
+fn tls_idp(docs: impl Fn(u16, &str) -> Option<String> + Send + 'static) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    let server = Arc::new(server);
+    let listener = std::net::TcpListener::bind(loopback()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(server.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&request);
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            let answer = match docs(port, &path) {
+                Some(body) => format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            };
+            let _ = tls.write_all(answer.as_bytes());
+            let _ = tls.flush();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    (port, ca.pem())
+}
+
+#[tokio::test]
+async fn an_https_idp_is_trusted_through_ca_file_only() {
+    let (port, ca_pem) = tls_idp(|port, path| {
+        (path == "/.well-known/openid-configuration").then(|| discovery_doc(port))
+    });
+    let issuer = format!("https://localhost:{port}");
+    let flow = Flow::new();
+    // Without the CA: the certificate is not trusted, the IdP is unavailable.
+    let untrusting = UpstreamProvider::new(&config(&issuer, Some("s"))).unwrap();
+    let e = untrusting.authorize_url(&flow.request()).await.unwrap_err();
+    assert_eq!(e.reason, "idp_unavailable");
+    assert!(e.detail.contains("certificate"), "{e}");
+    // With it: discovered over TLS.
+    let (p, dir) = tls_provider(port, &ca_pem);
+    let url = p.authorize_url(&flow.request()).await.unwrap();
+    assert!(
+        url.as_str().starts_with(&format!("{issuer}/authorize?")),
+        "{url}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An upstream provider trusting `ca_pem` for `https://localhost:{port}`.
+fn tls_provider(port: u16, ca_pem: &str) -> (UpstreamProvider, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("idp-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ca.pem");
+    std::fs::write(&file, ca_pem).unwrap();
+    let mut cfg = config(&format!("https://localhost:{port}"), Some("s"));
+    cfg.ca_file = Some(file);
+    (UpstreamProvider::new(&cfg).unwrap(), dir)
+}
+
+fn discovery_doc(port: u16) -> String {
+    let iss = format!("https://localhost:{port}");
+    serde_json::json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "jwks_uri": format!("{iss}/jwks"),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused() {
+    let (port, ca) = tls_idp(|port, path| {
+        let mut doc: serde_json::Value = serde_json::from_str(&discovery_doc(port)).unwrap();
+        doc["padding"] = "x".repeat(300 * 1024).into();
+        (path == "/.well-known/openid-configuration").then(|| doc.to_string())
+    });
+    let (p, dir) = tls_provider(port, &ca);
+    let e = p.authorize_url(&Flow::new().request()).await.unwrap_err();
+    assert_eq!(e.reason, "idp_unavailable");
+    assert!(e.detail.contains("larger than"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A hostile or broken IdP returns ID tokens that are signed by a key of its JWKS but wrong in
+/// every other way; each is refused with `id_token_invalid` (or the nonce reason).
+#[tokio::test]
+async fn forged_or_wrong_id_tokens_are_refused() {
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+    // The demo issuer holds the signing key; the fake IdP serves its JWKS as its own.
+    let signer = DemoIssuer::start(loopback()).await.unwrap();
+    let jwks = browser()
+        .get(signer.jwks_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id_token = Arc::new(Mutex::new(String::new()));
+    let served = id_token.clone();
+    let (port, ca) = tls_idp(move |port, path| match path {
+        "/.well-known/openid-configuration" => Some(discovery_doc(port)),
+        "/jwks" => Some(jwks.clone()),
+        "/token" => Some(
+            json!({"access_token": "at", "token_type": "Bearer",
+                   "id_token": *served.lock().unwrap()})
+            .to_string(),
+        ),
+        _ => None,
+    });
+    let (p, dir) = tls_provider(port, &ca);
+    let iss = format!("https://localhost:{port}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let flow = Flow::new();
+    let good = json!({"iss": iss, "sub": "u1", "aud": "demo-client", "exp": now + 300,
+                      "iat": now, "nonce": flow.nonce});
+    let kid = signer.current_kid();
+    let header = json!({"alg": "ES256", "kid": kid});
+    let with = |changes: serde_json::Value| {
+        let mut c = good.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let tampered = {
+        let token = signer.sign_raw(header.clone(), good.clone());
+        let parts: Vec<&str> = token.split('.').collect();
+        let evil = URL_SAFE_NO_PAD.encode(with(json!({"sub": "admin"})).to_string());
+        format!("{}.{evil}.{}", parts[0], parts[2])
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        (signer.sign_raw(header.clone(), good.clone()), "", "ok"),
+        (tampered, "id_token_invalid", "bad signature"),
+        (
+            signer.sign_raw(json!({"alg": "HS256", "kid": kid}), good.clone()),
+            "id_token_invalid",
+            "alg",
+        ),
+        (
+            signer.sign_raw(json!({"alg": "none", "kid": kid}), good.clone()),
+            "id_token_invalid",
+            "alg",
+        ),
+        (
+            signer.sign_raw(json!({"alg": "ES256", "kid": "forged"}), good.clone()),
+            "id_token_invalid",
+            "no key",
+        ),
+        (
+            signer.sign_raw(header.clone(), with(json!({"iss": signer.issuer_url()}))),
+            "id_token_invalid",
+            "iss",
+        ),
+        (
+            signer.sign_raw(header.clone(), with(json!({"aud": "another-client"}))),
+            "id_token_invalid",
+            "aud",
+        ),
+        (
+            signer.sign_raw(header.clone(), with(json!({"exp": now - 3600}))),
+            "id_token_invalid",
+            "expired",
+        ),
+        (
+            signer.sign_raw(header.clone(), with(json!({"nonce": "replayed"}))),
+            "id_token_nonce_mismatch",
+            "nonce",
+        ),
+    ];
+    for (token, reason, why) in cases {
+        *id_token.lock().unwrap() = token;
+        let r = p.redeem(&flow.request(), "code", &flow.verifier).await;
+        match r {
+            Ok(login) => {
+                assert_eq!(why, "ok");
+                assert_eq!(login.user.sub, "u1");
+            }
+            Err(e) => {
+                assert_eq!(e.reason, reason, "{why}: {e}");
+                assert!(e.detail.contains(why), "{why}: {e}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    signer.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_bad_ca_file_is_a_configuration_error() {
     let dir = std::env::temp_dir().join(format!("idp-ca-{}", std::process::id()));
