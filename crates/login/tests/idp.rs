@@ -362,6 +362,8 @@ async fn an_unreachable_idp_is_unavailable() {
     let url = p.authorize_url(&flow.request()).await.unwrap();
     let cb = sign_in(&url, "alice").await.unwrap();
     issuer.shutdown().await;
+    // The metadata is cached: the authorize URL still builds without the IdP.
+    assert!(p.authorize_url(&flow.request()).await.is_ok());
     let e = p
         .redeem(&flow.request(), cb.get("code").unwrap(), &flow.verifier)
         .await

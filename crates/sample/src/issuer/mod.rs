@@ -28,9 +28,11 @@ pub struct IssuerOptions {
     /// `Cache-Control: max-age` of the JWKS response (default 300 s).
     pub jwks_max_age: Duration,
     /// Client id accepted by `/introspect` (default `demo-client`); also the
-    /// `client_id` claim of [`DemoIssuer::mint_default`] tokens.
+    /// `client_id` claim of [`DemoIssuer::mint_default`] tokens, and the one
+    /// client of the sign-in flow (`/authorize`, code and refresh grants).
     pub client_id: String,
-    /// Client secret accepted by `/introspect` (default `demo-secret`).
+    /// Client secret accepted by `/introspect` and the sign-in grants
+    /// (default `demo-secret`).
     pub client_secret: String,
     /// Lifetime of tokens issued by `POST /token` (default 1 h).
     pub token_ttl: Duration,
@@ -183,6 +185,11 @@ impl DemoIssuer {
             state: slot.expect("router built"),
             running,
         })
+    }
+
+    /// The options it runs with (client id and secret, users, ...).
+    pub fn options(&self) -> &IssuerOptions {
+        &self.state.options
     }
 
     /// The issuer identifier (the `iss` claim), `http://ADDR`.
