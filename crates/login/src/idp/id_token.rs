@@ -134,7 +134,7 @@ fn check_times(claims: &Map<String, Value>, now: u64) -> Result<(), IdpError> {
     let exp = time("exp")
         .flatten()
         .ok_or_else(|| invalid("exp missing or not a number"))?;
-    if exp + LEEWAY_SECS <= now {
+    if exp.saturating_add(LEEWAY_SECS) <= now {
         return Err(invalid("expired"));
     }
     let iat = time("iat")
@@ -143,7 +143,7 @@ fn check_times(claims: &Map<String, Value>, now: u64) -> Result<(), IdpError> {
     if iat > now + LEEWAY_SECS {
         return Err(invalid("iat is in the future"));
     }
-    if iat + MAX_AGE_SECS + LEEWAY_SECS < now {
+    if iat.saturating_add(MAX_AGE_SECS + LEEWAY_SECS) < now {
         return Err(invalid("issued too long ago"));
     }
     match time("nbf") {
@@ -249,6 +249,13 @@ mod tests {
     #[test]
     fn a_good_token_passes() {
         assert_eq!(check(&claims(json!({})), Some("n-1")), Ok(()));
+        // Extreme numbers neither overflow nor pass where they should not.
+        let c = claims(json!({"exp": u64::MAX, "iat": u64::MAX}));
+        assert_eq!(check(&c, Some("n-1")), Err("id_token_invalid"));
+        assert_eq!(
+            check(&claims(json!({"exp": u64::MAX})), Some("n-1")),
+            Ok(())
+        );
         // Several audiences with azp naming us.
         let c = claims(json!({"aud": ["cid", "other"], "azp": "cid"}));
         assert_eq!(check(&c, Some("n-1")), Ok(()));
@@ -267,6 +274,7 @@ mod tests {
             (json!({"azp": "other"}), "azp is another"),
             (json!({"exp": NOW - LEEWAY_SECS}), "expired"),
             (json!({"exp": "soon"}), "exp missing"),
+            (json!({"exp": -1}), "exp missing"),
             (json!({"iat": null}), "iat missing"),
             (json!({"iat": NOW + 3600}), "future"),
             (json!({"iat": NOW - 3600}), "too long ago"),
