@@ -5,8 +5,9 @@
 //!   Streamable HTTP and legacy HTTP+SSE, with counters ([`Stats`]) that tests
 //!   assert on.
 //! - [`issuer`] owns [`DemoIssuer`]: a local OAuth/OIDC issuer serving JWKS and
-//!   discovery metadata, minting ES256 JWTs and opaque tokens, and answering
-//!   token introspection.
+//!   discovery metadata, minting ES256 JWTs and opaque tokens, answering
+//!   token introspection, and signing [`DemoUser`]s in as a small OpenID
+//!   provider (authorization code + PKCE, refresh, userinfo).
 //! - `sse` owns Server-Sent Events framing and streaming responses.
 //! - `util` owns the small helpers both servers share (locking, random ids,
 //!   serving with a shutdown switch).
@@ -16,5 +17,5 @@ pub mod mcp_server;
 mod sse;
 mod util;
 
-pub use issuer::{DemoIssuer, IssuerOptions};
+pub use issuer::{DemoIssuer, DemoUser, IssuerOptions};
 pub use mcp_server::{McpServerOptions, SampleMcpServer, Stats};
