@@ -390,9 +390,12 @@ async fn door_gateway(
     let extra = format!(
         "  allowed_domains: [example.com]\n  grants:\n    - scopes: [mcp:read]\n    - scopes: [mcp:admin]\n      groups: [mcp-admins]\n{store}{extra}"
     );
-    let yaml = login_yaml(&key, &idp.issuer_url(), &format!("{}/mcp", up.url()), &extra)
+    let yaml = login_yaml(&key, &idp.issuer_url(), &up.url(), &extra)
         .replace("client_id: mcpgate", &format!("client_id: {}", o.client_id))
-        .replace("client_secret: front-door-secret", &format!("client_secret: {}", o.client_secret));
+        .replace(
+            "client_secret: front-door-secret",
+            &format!("client_secret: {}", o.client_secret),
+        );
     let mut gw = Gw::start_in(dir, &yaml);
     gw.ready().await;
     gw
@@ -406,7 +409,10 @@ struct Browser {
 
 impl Browser {
     fn new() -> Browser {
-        Browser { c: client(), cookies: HashMap::new() }
+        Browser {
+            c: client(),
+            cookies: HashMap::new(),
+        }
     }
 
     fn origin(url: &str) -> String {
@@ -442,7 +448,11 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 /// The value of the hidden input `name` in a page.
@@ -469,11 +479,17 @@ async fn sign_in(b: &mut Browser, door: &Door, user: &str) -> reqwest::Response 
     let page = b.get(&idp_authorize).await.text().await.unwrap();
     let txn = hidden(&page, "txn");
     let r = b
-        .post(&format!("{}/authorize", door.idp.issuer_url()), &[("txn", &txn), ("user", user)])
+        .post(
+            &format!("{}/authorize", door.idp.issuer_url()),
+            &[("txn", &txn), ("user", user)],
+        )
         .await;
     assert_eq!(r.status(), 303, "IdP → callback");
     let callback = location(&r);
-    assert!(callback.starts_with(&door.gw.url("/oauth/callback")), "{callback}");
+    assert!(
+        callback.starts_with(&door.gw.url("/oauth/callback")),
+        "{callback}"
+    );
     b.get(&callback).await
 }
 
@@ -482,16 +498,27 @@ async fn login(b: &mut Browser, door: &Door, user: &str) -> HashMap<String, Stri
     let r = sign_in(b, door, user).await;
     let to_client = if r.status() == 200 {
         let page = r.text().await.unwrap();
-        assert!(page.contains("Team CLI") && page.contains("configured by your administrator"), "{page}");
+        assert!(
+            page.contains("Team CLI") && page.contains("configured by your administrator"),
+            "{page}"
+        );
         let csrf = hidden(&page, "csrf");
-        let r = b.post(&door.gw.url("/oauth/consent"), &[("csrf", &csrf), ("decision", "allow")]).await;
+        let r = b
+            .post(
+                &door.gw.url("/oauth/consent"),
+                &[("csrf", &csrf), ("decision", "allow")],
+            )
+            .await;
         assert_eq!(r.status(), 303);
         location(&r)
     } else {
         assert_eq!(r.status(), 303, "remembered consent goes straight back");
         location(&r)
     };
-    assert!(to_client.starts_with("http://127.0.0.1:5555/callback?"), "{to_client}");
+    assert!(
+        to_client.starts_with("http://127.0.0.1:5555/callback?"),
+        "{to_client}"
+    );
     let q = query(&to_client);
     assert_eq!(q["state"], "client-state");
     assert_eq!(q["iss"], door.gw.url(""));
@@ -499,23 +526,39 @@ async fn login(b: &mut Browser, door: &Door, user: &str) -> HashMap<String, Stri
 }
 
 async fn token(gw: &Gw, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = client().post(gw.url("/oauth/token")).form(form).send().await.unwrap();
+    let r = client()
+        .post(gw.url("/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 async fn redeem(gw: &Gw, code: &str) -> (u16, Value) {
-    token(gw, &[
-        ("grant_type", "authorization_code"),
-        ("client_id", "team-cli"),
-        ("code", code),
-        ("redirect_uri", "http://127.0.0.1:5555/callback"),
-        ("code_verifier", VERIFIER),
-    ])
+    token(
+        gw,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "team-cli"),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:5555/callback"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
     .await
 }
 
 async fn refresh(gw: &Gw, refresh_token: &str) -> (u16, Value) {
-    token(gw, &[("grant_type", "refresh_token"), ("client_id", "team-cli"), ("refresh_token", refresh_token)]).await
+    token(
+        gw,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "team-cli"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
 }
 
 /// Calls `tool` through the gateway with `access`; the HTTP status.
@@ -534,7 +577,12 @@ async fn call_tool(gw: &Gw, access: &str, tool: &str) -> u16 {
 fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -555,11 +603,21 @@ async fn users_log_in_through_the_idp_and_get_only_what_their_grants_allow() {
         assert_eq!(c["email"], format!("{user}@example.com"));
         let scope = tokens["scope"].as_str().unwrap();
         assert_eq!(scope.contains("mcp:admin"), admin, "{user}: {scope}");
-        assert!(tokens["refresh_token"].is_string(), "the IdP gave a refresh token");
-        assert!(!access.contains(&d.idp.issuer_url()), "the IdP's own tokens never reach the client");
+        assert!(
+            tokens["refresh_token"].is_string(),
+            "the IdP gave a refresh token"
+        );
+        assert!(
+            !access.contains(&d.idp.issuer_url()),
+            "the IdP's own tokens never reach the client"
+        );
         assert_eq!(call_tool(&d.gw, access, "create_item").await, 200, "{user}");
         let expected = if admin { 200 } else { 403 };
-        assert_eq!(call_tool(&d.gw, access, "delete_everything").await, expected, "{user}");
+        assert_eq!(
+            call_tool(&d.gw, access, "delete_everything").await,
+            expected,
+            "{user}"
+        );
     }
 }
 
@@ -584,7 +642,12 @@ async fn the_callback_belongs_to_the_browser_that_started_the_login() {
     let r = attacker.get(&authorize_url(&d.gw, &[])).await;
     let page = attacker.get(&location(&r)).await.text().await.unwrap();
     let txn = hidden(&page, "txn");
-    let r = attacker.post(&format!("{}/authorize", d.idp.issuer_url()), &[("txn", &txn), ("user", "bob")]).await;
+    let r = attacker
+        .post(
+            &format!("{}/authorize", d.idp.issuer_url()),
+            &[("txn", &txn), ("user", "bob")],
+        )
+        .await;
     let callback = location(&r);
     let r = victim.get(&callback).await;
     assert_eq!(r.status(), 400);
@@ -605,15 +668,25 @@ async fn consent_needs_its_csrf_token_and_is_remembered_once_given() {
     let r = sign_in(&mut b, &d, "bob").await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
-    assert!(page.contains("mcp:read") && !page.contains("mcp:admin"), "bob is offered only his grants");
+    assert!(
+        page.contains("mcp:read") && !page.contains("mcp:admin"),
+        "bob is offered only his grants"
+    );
     // A forged POST (no CSRF token) is refused and ends that login.
-    let r = b.post(&d.gw.url("/oauth/consent"), &[("decision", "allow")]).await;
+    let r = b
+        .post(&d.gw.url("/oauth/consent"), &[("decision", "allow")])
+        .await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("consent_csrf"));
     // Denied: the client hears access_denied.
     let r = sign_in(&mut b, &d, "bob").await;
     let csrf = hidden(&r.text().await.unwrap(), "csrf");
-    let r = b.post(&d.gw.url("/oauth/consent"), &[("csrf", &csrf), ("decision", "deny")]).await;
+    let r = b
+        .post(
+            &d.gw.url("/oauth/consent"),
+            &[("csrf", &csrf), ("decision", "deny")],
+        )
+        .await;
     assert_eq!(query(&location(&r))["error"], "access_denied");
     // Allowed once, then remembered: the next login goes straight back to the client.
     login(&mut b, &d, "bob").await;
@@ -631,8 +704,15 @@ async fn a_replayed_code_revokes_what_it_issued() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(call_tool(&d.gw, access, "create_item").await, 200);
     let (status, again) = redeem(&d.gw, &q["code"]).await;
-    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(call_tool(&d.gw, access, "create_item").await, 401, "the access token died with its code");
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the access token died with its code"
+    );
     let (status, _) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400, "and so did the refresh token");
 }
@@ -641,7 +721,10 @@ async fn a_replayed_code_revokes_what_it_issued() {
 async fn a_code_is_bound_to_its_verifier_redirect_and_client() {
     let d = door("").await;
     for (field, value) in [
-        ("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-x"),
+        (
+            "code_verifier",
+            "wrong-verifier-wrong-verifier-wrong-verifier-x",
+        ),
         ("redirect_uri", "http://127.0.0.1:5556/callback"),
     ] {
         let q = login(&mut Browser::new(), &d, "alice").await;
@@ -655,7 +738,11 @@ async fn a_code_is_bound_to_its_verifier_redirect_and_client() {
         form.retain(|(k, _)| *k != field);
         form.push((field, value));
         let (status, body) = token(&d.gw, &form).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{field}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{field}"
+        );
         // Spent by the failed attempt: the right values do not bring it back.
         let (status, _) = redeem(&d.gw, &q["code"]).await;
         assert_eq!(status, 400, "{field}");
@@ -673,10 +760,17 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     let new = second["refresh_token"].as_str().unwrap();
     assert_ne!(old, new, "rotated");
     let access = second["access_token"].as_str().unwrap();
-    assert_eq!(call_tool(&d.gw, access, "create_item").await, 200, "keeps working across a refresh");
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        200,
+        "keeps working across a refresh"
+    );
     // The old one again: stolen. The whole family goes, the newest tokens with it.
     let (status, body) = refresh(&d.gw, old).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, _) = refresh(&d.gw, new).await;
     assert_eq!(status, 400);
     assert_eq!(call_tool(&d.gw, access, "create_item").await, 401);
@@ -690,8 +784,15 @@ async fn a_user_disabled_at_the_idp_loses_access_at_the_next_refresh() {
     let access = tokens["access_token"].as_str().unwrap();
     d.idp.disable_user("alice");
     let (status, body) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(call_tool(&d.gw, access, "create_item").await, 401, "the family is revoked at once");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the family is revoked at once"
+    );
     d.idp.enable_user("alice");
 }
 
@@ -720,7 +821,11 @@ async fn two_replicas_on_one_redis_share_logins_codes_and_refresh_tokens() {
     let d = door_with("", Some(&url)).await;
     // Replica B: same keys, same IdP client, same Redis.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(d.gw.dir.path().join("login.pem"), dir.path().join("login.pem")).unwrap();
+    std::fs::copy(
+        d.gw.dir.path().join("login.pem"),
+        dir.path().join("login.pem"),
+    )
+    .unwrap();
     let b = door_gateway(&d.idp, &d._up, "", Some(&url), dir).await;
     // A login through A, its code redeemed at B, the refresh token rotated at A, and the code
     // replayed at A: every step finds what the other replica stored.
@@ -732,7 +837,15 @@ async fn two_replicas_on_one_redis_share_logins_codes_and_refresh_tokens() {
     let access = fresh["access_token"].as_str().unwrap();
     assert_eq!(call_tool(&d.gw, access, "create_item").await, 200);
     let (status, again) = redeem(&d.gw, &q["code"]).await;
-    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "a code is used once");
-    assert_eq!(call_tool(&d.gw, access, "create_item").await, 401, "the replay at A revoked B's family");
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a code is used once"
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the replay at A revoked B's family"
+    );
     redis.stop();
 }
