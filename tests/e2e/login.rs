@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::browser::{hidden, location, query, Browser};
 use common::{client, write_file, Gw};
 use serde_json::Value;
 
@@ -399,72 +400,6 @@ async fn door_gateway(
     let mut gw = Gw::start_in(dir, &yaml);
     gw.ready().await;
     gw
-}
-
-/// A browser: follows nothing by itself, keeps the cookies it is given per origin.
-struct Browser {
-    c: reqwest::Client,
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        Browser {
-            c: client(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn origin(url: &str) -> String {
-        url::Url::parse(url).unwrap().origin().ascii_serialization()
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder, url: &str) -> reqwest::Response {
-        let req = match self.cookies.get(&Self::origin(url)) {
-            Some(c) => req.header("cookie", c),
-            None => req,
-        };
-        let r = req.send().await.unwrap();
-        if let Some(set) = r.headers().get("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
-            self.cookies.insert(Self::origin(url), pair);
-        }
-        r
-    }
-
-    async fn get(&mut self, url: &str) -> reqwest::Response {
-        let req = self.c.get(url);
-        self.send(req, url).await
-    }
-
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let req = self.c.post(url).form(form);
-        self.send(req, url).await
-    }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-/// The value of the hidden input `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let marker2 = format!("name={name} value=\"");
-    let start = page
-        .find(&marker)
-        .map(|i| i + marker.len())
-        .or_else(|| page.find(&marker2).map(|i| i + marker2.len()))
-        .unwrap_or_else(|| panic!("no {name} in {page}"));
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
