@@ -174,7 +174,7 @@ async fn demo_logs_a_person_in_through_the_front_door() {
         .expect("step 7 prints a URL")
         .to_owned();
     let mut b = Browser::new();
-    let mut hop = |r: &reqwest::Response, what: &str| {
+    let hop = |r: &reqwest::Response, what: &str| {
         assert_eq!(r.status(), 303, "{what}");
         location(r)
     };
