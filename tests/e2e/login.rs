@@ -389,7 +389,7 @@ async fn door_gateway(
     let o = idp.options();
     let store = store.map(|s| format!("  store: {s}\n")).unwrap_or_default();
     let extra = format!(
-        "  allowed_domains: [example.com]\n  grants:\n    - scopes: [mcp:read]\n    - scopes: [mcp:admin]\n      groups: [mcp-admins]\n{store}{extra}"
+        "{extra}  allowed_domains: [example.com]\n  grants:\n    - scopes: [mcp:read]\n    - scopes: [mcp:admin]\n      groups: [mcp-admins]\n{store}"
     );
     let yaml = login_yaml(&key, &idp.issuer_url(), &up.url(), &extra)
         .replace("client_id: mcpgate", &format!("client_id: {}", o.client_id))
@@ -783,4 +783,25 @@ async fn two_replicas_on_one_redis_share_logins_codes_and_refresh_tokens() {
         "the replay at A revoked B's family"
     );
     redis.stop();
+}
+
+#[tokio::test]
+async fn a_dynamically_registered_client_is_shown_unverified_and_its_name_escaped() {
+    let d = door("    dynamic_registration: true\n").await;
+    let body = r#"{"redirect_uris":["http://127.0.0.1:5555/callback"],"token_endpoint_auth_method":"none","client_name":"Team CLI <script>alert(1)</script>"}"#;
+    let r = client().post(d.gw.url("/oauth/register")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new();
+    let r = b.get(&authorize_url(&d.gw, &[("client_id", Some(&id))])).await;
+    let page = b.get(&location(&r)).await.text().await.unwrap();
+    let txn = hidden(&page, "txn");
+    let r = b.post(&format!("{}/authorize", d.idp.issuer_url()), &[("txn", &txn), ("user", "bob")]).await;
+    let r = b.get(&location(&r)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("Unverified application"), "{consent}");
+    assert!(consent.contains("&lt;script&gt;") && !consent.contains("<script>"), "{consent}");
 }
