@@ -149,6 +149,26 @@ async fn authorize_refuses_what_it_cannot_redirect_with_a_page() {
             "redirect_uri_mismatch",
         ),
         (vec![("redirect_uri", None)], "invalid_request"),
+        // Metadata documents on loopback or the cloud metadata address are never fetched.
+        (
+            vec![("client_id", Some("https://127.0.0.1:1/client.json"))],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![(
+                "client_id",
+                Some("https://169.254.169.254/latest/client.json"),
+            )],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![("client_id", Some("https://localhost:1/client.json"))],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![("client_id", Some("http://app.example/client.json"))],
+            "client_unknown",
+        ),
     ] {
         let r = c.get(authorize_url(&gw, &overrides)).send().await.unwrap();
         assert_eq!(r.status(), 400, "{overrides:?}");
@@ -789,19 +809,40 @@ async fn two_replicas_on_one_redis_share_logins_codes_and_refresh_tokens() {
 async fn a_dynamically_registered_client_is_shown_unverified_and_its_name_escaped() {
     let d = door("    dynamic_registration: true\n").await;
     let body = r#"{"redirect_uris":["http://127.0.0.1:5555/callback"],"token_endpoint_auth_method":"none","client_name":"Team CLI <script>alert(1)</script>"}"#;
-    let r = client().post(d.gw.url("/oauth/register")).body(body).send().await.unwrap();
+    let r = client()
+        .post(d.gw.url("/oauth/register"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
+    let id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut b = Browser::new();
-    let r = b.get(&authorize_url(&d.gw, &[("client_id", Some(&id))])).await;
+    let r = b
+        .get(&authorize_url(&d.gw, &[("client_id", Some(&id))]))
+        .await;
     let page = b.get(&location(&r)).await.text().await.unwrap();
     let txn = hidden(&page, "txn");
-    let r = b.post(&format!("{}/authorize", d.idp.issuer_url()), &[("txn", &txn), ("user", "bob")]).await;
+    let r = b
+        .post(
+            &format!("{}/authorize", d.idp.issuer_url()),
+            &[("txn", &txn), ("user", "bob")],
+        )
+        .await;
     let r = b.get(&location(&r)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     let consent = r.text().await.unwrap();
     assert!(consent.contains("Unverified application"), "{consent}");
-    assert!(consent.contains("&lt;script&gt;") && !consent.contains("<script>"), "{consent}");
+    assert!(
+        consent.contains("&lt;script&gt;") && !consent.contains("<script>"),
+        "{consent}"
+    );
 }
