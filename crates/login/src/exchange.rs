@@ -149,22 +149,7 @@ impl LoginResponse {
     }
 }
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use mcpgate_http::escape_html;
 
 #[cfg(test)]
 mod tests {
@@ -197,13 +182,5 @@ mod tests {
         };
         assert_eq!(r.cookie("a"), Some("2"));
         assert_eq!(r.cookie("b"), None);
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>\u{7}"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }
