@@ -574,6 +574,10 @@ async fn users_log_in_through_the_idp_and_get_only_what_their_grants_allow() {
             "{user}"
         );
     }
+    for (event, n) in [("login_started", 2), ("code_issued", 2), ("token_issued", 2)] {
+        let series = format!("mcpgate_login_events_total{{event=\"{event}\"}}");
+        assert_eq!(d.gw.counter(&series).await, n, "{series}");
+    }
 }
 
 #[tokio::test]

@@ -202,7 +202,9 @@ impl LoginService {
         {
             return down;
         }
-        LoginResponse::redirect(url.as_str()).with_cookie(self.login_cookie(&login_id, LOGIN_TTL))
+        LoginResponse::redirect(url.as_str())
+            .with_cookie(self.login_cookie(&login_id, LOGIN_TTL))
+            .counted("login_started")
     }
 
     pub(crate) async fn callback(
@@ -389,7 +391,14 @@ impl LoginService {
             state: record.grant.state.as_deref(),
             issuer: &self.config.issuer,
         };
-        back.with(&[("code", &code)])
+        tracing::info!(
+            client_id = %record.grant.client.id,
+            route = %record.grant.route,
+            sub = %record.user.sub,
+            scope = %record.scope,
+            "login: code issued"
+        );
+        back.with(&[("code", &code)]).counted("code_issued")
     }
 
     /// Stores a record, or the page that says the store is down.

@@ -79,6 +79,8 @@ pub struct LoginResponse {
     pub body: Vec<u8>,
     /// Stable snake_case reason when the request was refused (metrics, audit).
     pub reason: Option<&'static str>,
+    /// What the front door did, when it did something worth counting (`token_issued`, …).
+    pub event: Option<&'static str>,
 }
 
 /// The security headers of every answer: nothing framed (clickjacking of the consent page),
@@ -104,6 +106,7 @@ impl LoginResponse {
             headers,
             body,
             reason: None,
+            event: None,
         }
     }
 
@@ -140,6 +143,11 @@ impl LoginResponse {
 
     pub fn with_header(mut self, name: &'static str, value: String) -> LoginResponse {
         self.headers.push((name, value));
+        self
+    }
+
+    pub fn counted(mut self, event: &'static str) -> LoginResponse {
+        self.event = Some(event);
         self
     }
 
