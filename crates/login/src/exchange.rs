@@ -129,6 +129,11 @@ impl LoginResponse {
         r
     }
 
+    /// No body (a CORS preflight answer).
+    pub fn empty(status: u16) -> LoginResponse {
+        LoginResponse::new(status, "text/plain; charset=utf-8", Vec::new())
+    }
+
     /// 303 See Other: after a POST the browser follows with a GET (RFC 9110 §15.4.4).
     pub fn redirect(location: &str) -> LoginResponse {
         let mut r = LoginResponse::new(303, "text/plain; charset=utf-8", Vec::new());
