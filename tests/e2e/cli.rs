@@ -151,6 +151,86 @@ fn demo_prints_commands_that_work_as_printed() {
     let _ = child.wait();
 }
 
+/// The demo's login (step 7) as a person does it in a browser: the printed URL, the demo
+/// identity provider's sign-in page, mcpgate's consent page, and the demo client's page with
+/// the token mcpgate issued — which then lists the tools an admin sees.
+#[tokio::test]
+async fn demo_logs_a_person_in_through_the_front_door() {
+    use common::browser::{hidden, location, Browser};
+    let (port, admin) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args(["demo", "--port", &port.to_string()])
+        .args(["--admin-port", &admin.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let banner = read_banner(child.stdout.take().unwrap());
+    wait_ready(admin);
+    let login_url = banner
+        .lines()
+        .skip_while(|l| !l.starts_with("# 7."))
+        .find(|l| l.starts_with("http://"))
+        .expect("step 7 prints a URL")
+        .to_owned();
+    let mut b = Browser::new();
+    let hop = |r: &reqwest::Response, what: &str| {
+        assert_eq!(r.status(), 303, "{what}");
+        location(r)
+    };
+    let r = b.get(&login_url).await;
+    let authorize = hop(&r, "demo client → front door");
+    let r = b.get(&authorize).await;
+    let idp = hop(&r, "front door → identity provider");
+    let page = b.get(&idp).await.text().await.unwrap();
+    assert!(page.contains("alice@example.com"), "{page}");
+    let idp_origin = url::Url::parse(&idp)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let txn = hidden(&page, "txn");
+    let r = b
+        .post(
+            &format!("{idp_origin}/authorize"),
+            &[("txn", &txn), ("user", "alice")],
+        )
+        .await;
+    let callback = hop(&r, "identity provider → front door");
+    let consent = b.get(&callback).await.text().await.unwrap();
+    assert!(
+        consent.contains("Demo MCP client") && consent.contains("mcp:admin"),
+        "{consent}"
+    );
+    let csrf = hidden(&consent, "csrf");
+    let r = b
+        .post(
+            &format!("http://127.0.0.1:{port}/oauth/consent"),
+            &[("csrf", &csrf), ("decision", "allow")],
+        )
+        .await;
+    let back = hop(&r, "front door → demo client");
+    let shown = b.get(&back).await.text().await.unwrap();
+    assert!(
+        shown.contains("Signed in") && shown.contains("mcp:admin"),
+        "{shown}"
+    );
+    let token = shown
+        .split("export TOKEN='")
+        .nth(1)
+        .and_then(|t| t.split('\'').next())
+        .expect("the page shows the token");
+    let list = run_printed(
+        &format!("export TOKEN='{token}'\n"),
+        &format!("curl -s -X POST http://127.0.0.1:{port}/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H \"Authorization: Bearer $TOKEN\" -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'"),
+    );
+    assert!(
+        list.contains("delete_everything"),
+        "alice is an admin: {list}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Everything the demo prints up to its last line.
 fn read_banner(stdout: std::process::ChildStdout) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -302,13 +382,24 @@ fn shipped_example_configurations_are_valid() {
         write_file(dir.path(), "sidecar.yaml", &embedded),
         root.join("config/minimal.yaml"),
         root.join("config/mcpgate.example.yaml"),
+        root.join("config/login.example.yaml"),
     ];
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let login_key = write_file(dir.path(), "login-1.pem", &key.serialize_pem());
+    let idp_secret = write_file(dir.path(), "idp-secret", "s3cret\n");
+    let tls = rcgen::generate_simple_self_signed(vec!["mcp.example.com".into()]).unwrap();
+    let cert = write_file(dir.path(), "tls.crt", &tls.cert.pem());
+    let tls_key = write_file(dir.path(), "tls.key", &tls.signing_key.serialize_pem());
     for f in files {
         let out = Command::new(BIN)
             .args(["check", "--config"])
             .arg(&f)
             .env("INTROSPECT_SECRET", "s3cret")
             .env("UPSTREAM_KEY", "k")
+            .env("MCPGATE_LOGIN_KEY", &login_key)
+            .env("IDP_SECRET_FILE", &idp_secret)
+            .env("TLS_CERT", &cert)
+            .env("TLS_KEY", &tls_key)
             .output()
             .unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::browser::{hidden, location, query, Browser};
 use common::{client, write_file, Gw};
 use serde_json::Value;
 
@@ -148,6 +149,26 @@ async fn authorize_refuses_what_it_cannot_redirect_with_a_page() {
             "redirect_uri_mismatch",
         ),
         (vec![("redirect_uri", None)], "invalid_request"),
+        // Metadata documents on loopback or the cloud metadata address are never fetched.
+        (
+            vec![("client_id", Some("https://127.0.0.1:1/client.json"))],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![(
+                "client_id",
+                Some("https://169.254.169.254/latest/client.json"),
+            )],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![("client_id", Some("https://localhost:1/client.json"))],
+            "client_metadata_forbidden_address",
+        ),
+        (
+            vec![("client_id", Some("http://app.example/client.json"))],
+            "client_unknown",
+        ),
     ] {
         let r = c.get(authorize_url(&gw, &overrides)).send().await.unwrap();
         assert_eq!(r.status(), 400, "{overrides:?}");
@@ -330,4 +351,498 @@ async fn a_route_trusting_the_front_door_refuses_other_tokens() {
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.contains("resource_metadata="), "{challenge}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole logins through the demo OpenID provider (no client registration, like Entra or Google).
+
+use mcpgate_sample::{DemoIssuer, DemoUser, IssuerOptions, SampleMcpServer};
+use std::collections::HashMap;
+
+/// The front door in front of the demo IdP, over the sample MCP server.
+struct Door {
+    idp: DemoIssuer,
+    _up: SampleMcpServer,
+    gw: Gw,
+}
+
+fn mallory() -> DemoUser {
+    DemoUser {
+        sub: "mallory".into(),
+        email: "mallory@evil.example".into(),
+        email_verified: true,
+        name: "Mallory".into(),
+        groups: vec!["mcp-admins".into()],
+    }
+}
+
+async fn door(extra: &str) -> Door {
+    door_with(extra, None).await
+}
+
+async fn door_with(extra: &str, store: Option<&str>) -> Door {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let options = IssuerOptions {
+        users: vec![DemoUser::alice(), DemoUser::bob(), mallory()],
+        ..IssuerOptions::default()
+    };
+    let idp = DemoIssuer::start_with(loopback, options).await.unwrap();
+    let up = SampleMcpServer::start(loopback, mcpgate_sample::McpServerOptions::default())
+        .await
+        .unwrap();
+    let gw = door_gateway(&idp, &up, extra, store, tempfile::tempdir().unwrap()).await;
+    Door { idp, _up: up, gw }
+}
+
+async fn door_gateway(
+    idp: &DemoIssuer,
+    up: &SampleMcpServer,
+    extra: &str,
+    store: Option<&str>,
+    dir: tempfile::TempDir,
+) -> Gw {
+    let key = if dir.path().join("login.pem").exists() {
+        dir.path().join("login.pem").display().to_string()
+    } else {
+        signing_key(dir.path(), "login.pem")
+    };
+    let o = idp.options();
+    let store = store.map(|s| format!("  store: {s}\n")).unwrap_or_default();
+    let extra = format!(
+        "{extra}  allowed_domains: [example.com]\n  grants:\n    - scopes: [mcp:read]\n    - scopes: [mcp:admin]\n      groups: [mcp-admins]\n{store}"
+    );
+    let yaml = login_yaml(&key, &idp.issuer_url(), &up.url(), &extra)
+        .replace("client_id: mcpgate", &format!("client_id: {}", o.client_id))
+        .replace(
+            "client_secret: front-door-secret",
+            &format!("client_secret: {}", o.client_secret),
+        );
+    let mut gw = Gw::start_in(dir, &yaml);
+    gw.ready().await;
+    gw
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Authorize → IdP sign-in as `user` → callback. Returns the answer to the callback (the consent
+/// page, or the redirect to the client when consent is remembered or the login is refused).
+async fn sign_in(b: &mut Browser, door: &Door, user: &str) -> reqwest::Response {
+    let r = b.get(&authorize_url(&door.gw, &[("scope", None)])).await;
+    assert_eq!(r.status(), 303, "authorize → IdP");
+    let idp_authorize = location(&r);
+    assert!(idp_authorize.starts_with(&door.idp.issuer_url()));
+    let page = b.get(&idp_authorize).await.text().await.unwrap();
+    let txn = hidden(&page, "txn");
+    let r = b
+        .post(
+            &format!("{}/authorize", door.idp.issuer_url()),
+            &[("txn", &txn), ("user", user)],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "IdP → callback");
+    let callback = location(&r);
+    assert!(
+        callback.starts_with(&door.gw.url("/oauth/callback")),
+        "{callback}"
+    );
+    b.get(&callback).await
+}
+
+/// A whole first login of `user` with consent; returns the client's redirect query.
+async fn login(b: &mut Browser, door: &Door, user: &str) -> HashMap<String, String> {
+    let r = sign_in(b, door, user).await;
+    let to_client = if r.status() == 200 {
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Team CLI") && page.contains("configured by your administrator"),
+            "{page}"
+        );
+        let csrf = hidden(&page, "csrf");
+        let r = b
+            .post(
+                &door.gw.url("/oauth/consent"),
+                &[("csrf", &csrf), ("decision", "allow")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        location(&r)
+    } else {
+        assert_eq!(r.status(), 303, "remembered consent goes straight back");
+        location(&r)
+    };
+    assert!(
+        to_client.starts_with("http://127.0.0.1:5555/callback?"),
+        "{to_client}"
+    );
+    let q = query(&to_client);
+    assert_eq!(q["state"], "client-state");
+    assert_eq!(q["iss"], door.gw.url(""));
+    q
+}
+
+async fn token(gw: &Gw, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = client()
+        .post(gw.url("/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn redeem(gw: &Gw, code: &str) -> (u16, Value) {
+    token(
+        gw,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "team-cli"),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:5555/callback"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+async fn refresh(gw: &Gw, refresh_token: &str) -> (u16, Value) {
+    token(
+        gw,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "team-cli"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// Calls `tool` through the gateway with `access`; the HTTP status.
+async fn call_tool(gw: &Gw, access: &str, tool: &str) -> u16 {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": {"name": "x"}}});
+    let r = common::mcp_post(&client(), &gw.url("/mcp"), &body)
+        .bearer_auth(access)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn users_log_in_through_the_idp_and_get_only_what_their_grants_allow() {
+    let d = door("").await;
+    for (user, admin) in [("alice", true), ("bob", false)] {
+        let mut b = Browser::new();
+        let q = login(&mut b, &d, user).await;
+        let (status, tokens) = redeem(&d.gw, &q["code"]).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["token_type"], "Bearer");
+        let access = tokens["access_token"].as_str().unwrap();
+        let c = claims(access);
+        assert_eq!(c["iss"], d.gw.url(""));
+        assert_eq!(c["aud"], d.gw.url("/mcp"));
+        assert_eq!(c["sub"], user);
+        assert_eq!(c["client_id"], "team-cli");
+        assert_eq!(c["email"], format!("{user}@example.com"));
+        let scope = tokens["scope"].as_str().unwrap();
+        assert_eq!(scope.contains("mcp:admin"), admin, "{user}: {scope}");
+        assert!(
+            tokens["refresh_token"].is_string(),
+            "the IdP gave a refresh token"
+        );
+        assert!(
+            !access.contains(&d.idp.issuer_url()),
+            "the IdP's own tokens never reach the client"
+        );
+        assert_eq!(call_tool(&d.gw, access, "create_item").await, 200, "{user}");
+        let expected = if admin { 200 } else { 403 };
+        assert_eq!(
+            call_tool(&d.gw, access, "delete_everything").await,
+            expected,
+            "{user}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_user_outside_the_allowed_domains_is_refused_at_login() {
+    let d = door("").await;
+    let mut b = Browser::new();
+    let r = sign_in(&mut b, &d, "mallory").await;
+    assert_eq!(r.status(), 303);
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["error_description"], "login_domain_not_allowed");
+    assert!(!q.contains_key("code"));
+}
+
+#[tokio::test]
+async fn the_callback_belongs_to_the_browser_that_started_the_login() {
+    let d = door("").await;
+    let mut victim = Browser::new();
+    let mut attacker = Browser::new();
+    // The attacker signs in and hands the victim the callback URL (login CSRF).
+    let r = attacker.get(&authorize_url(&d.gw, &[])).await;
+    let page = attacker.get(&location(&r)).await.text().await.unwrap();
+    let txn = hidden(&page, "txn");
+    let r = attacker
+        .post(
+            &format!("{}/authorize", d.idp.issuer_url()),
+            &[("txn", &txn), ("user", "bob")],
+        )
+        .await;
+    let callback = location(&r);
+    let r = victim.get(&callback).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("login_expired"));
+    // A callback whose state is not the one this browser's login sent is refused too.
+    let r = victim.get(&authorize_url(&d.gw, &[])).await;
+    assert_eq!(r.status(), 303);
+    let forged = callback.replace("state=", "state=x");
+    let r = victim.get(&forged).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("login_state_mismatch"));
+}
+
+#[tokio::test]
+async fn consent_needs_its_csrf_token_and_is_remembered_once_given() {
+    let d = door("").await;
+    let mut b = Browser::new();
+    let r = sign_in(&mut b, &d, "bob").await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("mcp:read") && !page.contains("mcp:admin"),
+        "bob is offered only his grants"
+    );
+    // A forged POST (no CSRF token) is refused and ends that login.
+    let r = b
+        .post(&d.gw.url("/oauth/consent"), &[("decision", "allow")])
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("consent_csrf"));
+    // Denied: the client hears access_denied.
+    let r = sign_in(&mut b, &d, "bob").await;
+    let csrf = hidden(&r.text().await.unwrap(), "csrf");
+    let r = b
+        .post(
+            &d.gw.url("/oauth/consent"),
+            &[("csrf", &csrf), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(query(&location(&r))["error"], "access_denied");
+    // Allowed once, then remembered: the next login goes straight back to the client.
+    login(&mut b, &d, "bob").await;
+    let r = sign_in(&mut b, &d, "bob").await;
+    assert_eq!(r.status(), 303, "no consent page the second time");
+    assert!(query(&location(&r)).contains_key("code"));
+}
+
+#[tokio::test]
+async fn a_replayed_code_revokes_what_it_issued() {
+    let d = door("").await;
+    let q = login(&mut Browser::new(), &d, "alice").await;
+    let (status, tokens) = redeem(&d.gw, &q["code"]).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(call_tool(&d.gw, access, "create_item").await, 200);
+    let (status, again) = redeem(&d.gw, &q["code"]).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the access token died with its code"
+    );
+    let (status, _) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "and so did the refresh token");
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_verifier_redirect_and_client() {
+    let d = door("").await;
+    for (field, value) in [
+        (
+            "code_verifier",
+            "wrong-verifier-wrong-verifier-wrong-verifier-x",
+        ),
+        ("redirect_uri", "http://127.0.0.1:5556/callback"),
+    ] {
+        let q = login(&mut Browser::new(), &d, "alice").await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", "team-cli"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", "http://127.0.0.1:5555/callback"),
+            ("code_verifier", VERIFIER),
+        ];
+        form.retain(|(k, _)| *k != field);
+        form.push((field, value));
+        let (status, body) = token(&d.gw, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{field}"
+        );
+        // Spent by the failed attempt: the right values do not bring it back.
+        let (status, _) = redeem(&d.gw, &q["code"]).await;
+        assert_eq!(status, 400, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let d = door("").await;
+    let q = login(&mut Browser::new(), &d, "alice").await;
+    let (_, first) = redeem(&d.gw, &q["code"]).await;
+    let old = first["refresh_token"].as_str().unwrap();
+    let (status, second) = refresh(&d.gw, old).await;
+    assert_eq!(status, 200, "{second}");
+    let new = second["refresh_token"].as_str().unwrap();
+    assert_ne!(old, new, "rotated");
+    let access = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        200,
+        "keeps working across a refresh"
+    );
+    // The old one again: stolen. The whole family goes, the newest tokens with it.
+    let (status, body) = refresh(&d.gw, old).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = refresh(&d.gw, new).await;
+    assert_eq!(status, 400);
+    assert_eq!(call_tool(&d.gw, access, "create_item").await, 401);
+}
+
+#[tokio::test]
+async fn a_user_disabled_at_the_idp_loses_access_at_the_next_refresh() {
+    let d = door("").await;
+    let q = login(&mut Browser::new(), &d, "alice").await;
+    let (_, tokens) = redeem(&d.gw, &q["code"]).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    d.idp.disable_user("alice");
+    let (status, body) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the family is revoked at once"
+    );
+    d.idp.enable_user("alice");
+}
+
+#[tokio::test]
+async fn revocation_ends_the_family() {
+    let d = door("").await;
+    let q = login(&mut Browser::new(), &d, "bob").await;
+    let (_, tokens) = redeem(&d.gw, &q["code"]).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = client()
+        .post(d.gw.url("/oauth/revoke"))
+        .form(&[("client_id", "team-cli"), ("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call_tool(&d.gw, access, "create_item").await, 401);
+    let (status, _) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_redis_share_logins_codes_and_refresh_tokens() {
+    let mut redis = common::redis::Redis::start();
+    let url = redis.url();
+    let d = door_with("", Some(&url)).await;
+    // Replica B: same keys, same IdP client, same Redis.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        d.gw.dir.path().join("login.pem"),
+        dir.path().join("login.pem"),
+    )
+    .unwrap();
+    let b = door_gateway(&d.idp, &d._up, "", Some(&url), dir).await;
+    // A login through A, its code redeemed at B, the refresh token rotated at A, and the code
+    // replayed at A: every step finds what the other replica stored.
+    let q = login(&mut Browser::new(), &d, "alice").await;
+    let (status, tokens) = redeem(&b, &q["code"]).await;
+    assert_eq!(status, 200, "a code issued by A is redeemed at B: {tokens}");
+    let (status, fresh) = refresh(&d.gw, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "B's refresh token rotates at A: {fresh}");
+    let access = fresh["access_token"].as_str().unwrap();
+    assert_eq!(call_tool(&d.gw, access, "create_item").await, 200);
+    let (status, again) = redeem(&d.gw, &q["code"]).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a code is used once"
+    );
+    assert_eq!(
+        call_tool(&d.gw, access, "create_item").await,
+        401,
+        "the replay at A revoked B's family"
+    );
+    redis.stop();
+}
+
+#[tokio::test]
+async fn a_dynamically_registered_client_is_shown_unverified_and_its_name_escaped() {
+    let d = door("    dynamic_registration: true\n").await;
+    let body = r#"{"redirect_uris":["http://127.0.0.1:5555/callback"],"token_endpoint_auth_method":"none","client_name":"Team CLI <script>alert(1)</script>"}"#;
+    let r = client()
+        .post(d.gw.url("/oauth/register"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new();
+    let r = b
+        .get(&authorize_url(&d.gw, &[("client_id", Some(&id))]))
+        .await;
+    let page = b.get(&location(&r)).await.text().await.unwrap();
+    let txn = hidden(&page, "txn");
+    let r = b
+        .post(
+            &format!("{}/authorize", d.idp.issuer_url()),
+            &[("txn", &txn), ("user", "bob")],
+        )
+        .await;
+    let r = b.get(&location(&r)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("Unverified application"), "{consent}");
+    assert!(
+        consent.contains("&lt;script&gt;") && !consent.contains("<script>"),
+        "{consent}"
+    );
 }

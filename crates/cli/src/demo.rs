@@ -5,13 +5,21 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcpgate_sample::{DemoIssuer, McpServerOptions, SampleMcpServer};
+use mcpgate_sample::{ClientOptions, DemoClient, DemoIssuer, McpServerOptions, SampleMcpServer};
 
 use crate::exit;
 
 /// The demo's configuration, rendered as the YAML a user would write. The tool rules are the
 /// point of the demo: the reader and the admin see and may call different tools.
-fn demo_yaml(port: u16, admin_port: u16, issuer: &str, jwks: &str, upstream: &str) -> String {
+fn demo_yaml(port: u16, admin_port: u16, peers: &Peers, login_key: &str) -> String {
+    let Peers {
+        issuer,
+        jwks,
+        upstream,
+        redirect,
+        idp_client,
+        idp_secret,
+    } = peers;
     format!(
         r#"public_url: http://127.0.0.1:{port}
 listeners:
@@ -23,13 +31,29 @@ issuers:
     issuer: {issuer}
     jwks_uri: {jwks}
     algorithms: [ES256]
+login:
+  signing_keys: [{login_key}]
+  upstream:
+    issuer: {issuer}
+    client_id: {idp_client}
+    client_secret: {idp_secret}
+  clients:
+    registered:
+      - client_id: demo-app
+        name: Demo MCP client
+        redirect_uris: ["{redirect}"]
+  allowed_domains: [example.com]
+  grants:
+    - scopes: [mcp:read]
+    - scopes: [mcp:write, mcp:admin]
+      groups: [mcp-admins]
 routes:
   - name: demo
     path: /mcp
     upstream:
       url: {upstream}
     auth:
-      issuers: [demo]
+      issuers: [login, demo]
       required_scopes: [mcp:read]
     tools:
       - match: "delete_*"
@@ -67,8 +91,20 @@ const ADMIN_SCOPES: &str = "mcp:read mcp:write mcp:admin";
 /// fetches from the npm registry as the `node` package when the machine has an older Node.
 const INSPECTOR: &str = "npx -y -p node@22 -p @modelcontextprotocol/inspector@1.0.3 mcp-inspector";
 
-pub fn run(port: u16, admin_port: u16) -> ExitCode {
-    // The sample peers live on their own runtime thread for the life of the process.
+/// Where the demo's peers listen, as the configuration names them.
+struct Peers {
+    issuer: String,
+    jwks: String,
+    upstream: String,
+    /// The demo client's redirect URI, registered at the front door.
+    redirect: String,
+    idp_client: String,
+    idp_secret: String,
+}
+
+/// The running peers: the issuer (also the login's identity provider), the MCP server and the
+/// demo client, kept alive on their own runtime thread for the life of the process.
+fn start_peers(port: u16) -> std::io::Result<(DemoIssuer, Peers, String)> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -78,39 +114,56 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
             .expect("demo runtime");
         rt.block_on(async move {
             let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            let issuer = DemoIssuer::start(loopback).await;
-            let server = SampleMcpServer::start(loopback, McpServerOptions::default()).await;
-            match (issuer, server) {
-                (Ok(issuer), Ok(server)) => {
-                    let _ = tx.send(Ok((issuer, server.url())));
-                    let _keep = server;
+            let gateway = format!("http://127.0.0.1:{port}");
+            let client = ClientOptions {
+                issuer: gateway.clone(),
+                resource: format!("{gateway}/mcp"),
+                client_id: "demo-app".into(),
+            };
+            let started = async {
+                let issuer = DemoIssuer::start(loopback).await?;
+                let server = SampleMcpServer::start(loopback, McpServerOptions::default()).await?;
+                let client = DemoClient::start(loopback, client).await?;
+                std::io::Result::Ok((issuer, server, client))
+            };
+            match started.await {
+                Ok((issuer, server, client)) => {
+                    let peers = Peers {
+                        issuer: issuer.issuer_url(),
+                        jwks: issuer.jwks_url(),
+                        upstream: server.url(),
+                        redirect: client.redirect_uri(),
+                        idp_client: issuer.options().client_id.clone(),
+                        idp_secret: issuer.options().client_secret.clone(),
+                    };
+                    let _ = tx.send(Ok((issuer, peers, client.login_url())));
+                    let _keep = (server, client);
                     std::future::pending::<()>().await;
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                Err(e) => {
                     let _ = tx.send(Err(e));
                 }
             }
         });
     });
-    let (issuer, upstream) = match rx.recv() {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
+    rx.recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the demo peers did not start")))
+}
+
+pub fn run(port: u16, admin_port: u16) -> ExitCode {
+    // The demo client's HTTP client is built before the gateway installs the provider.
+    mcpgate_proxy::server::install_crypto_provider();
+    let (issuer, peers, login_url) = match start_peers(port) {
+        Ok(v) => v,
+        Err(e) => {
             eprintln!("demo: cannot start the sample peers: {e}");
             return ExitCode::from(exit::START_FAILED);
         }
-        Err(_) => return ExitCode::from(exit::START_FAILED),
     };
-    let yaml = demo_yaml(
-        port,
-        admin_port,
-        &issuer.issuer_url(),
-        &issuer.jwks_url(),
-        &upstream,
-    );
-    let cfg = match mcpgate_config::parse_str(&yaml, std::path::Path::new("."), &|_| None) {
+    let cfg = match demo_config(port, admin_port, &peers) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("demo: internal configuration error:\n{errors}");
+        Err(e) => {
+            eprintln!("demo: {e}");
             return ExitCode::from(exit::START_FAILED);
         }
     };
@@ -118,12 +171,57 @@ pub fn run(port: u16, admin_port: u16) -> ExitCode {
     let tokens = DemoTokens::mint(&issuer, &url);
     // The demo configuration has no audit file, the only way this can fail.
     let _ = crate::logging::init(&cfg.logging);
-    print_banner(&url, admin_port, &tokens, &yaml);
+    let yaml = demo_yaml(port, admin_port, &peers, "<a fresh key>");
+    print_banner(&url, admin_port, &tokens, &login_url, &yaml);
     crate::serve(&cfg, None)
 }
 
+/// The demo's configuration, with a fresh front-door signing key. The key file exists only
+/// while the configuration is read: the key then lives in memory, and the demo never reloads.
+fn demo_config(
+    port: u16,
+    admin_port: u16,
+    peers: &Peers,
+) -> Result<mcpgate_config::Config, String> {
+    let dir = std::env::temp_dir().join(format!("mcpgate-demo-{}", std::process::id()));
+    let key = dir.join("login.pem");
+    write_private(&dir, &key, &fresh_signing_key()?)
+        .map_err(|e| format!("cannot write the demo key: {e}"))?;
+    let yaml = demo_yaml(port, admin_port, peers, &key.display().to_string());
+    let parsed = mcpgate_config::parse_str(&yaml, std::path::Path::new("."), &|_| None);
+    let _ = std::fs::remove_dir_all(&dir);
+    parsed.map_err(|errors| format!("internal configuration error:\n{errors}"))
+}
+
+/// A P-256 key in PKCS#8 PEM.
+fn fresh_signing_key() -> Result<String, String> {
+    use base64::Engine;
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let der =
+        ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|e| e.to_string())?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    Ok(format!(
+        "-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"
+    ))
+}
+
+/// Writes `text` readable by this user only.
+fn write_private(dir: &std::path::Path, file: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    f.write_all(text.as_bytes())
+}
+
 /// What the demo prints: the tokens, then numbered commands that tests/e2e/cli.rs runs as printed.
-fn print_banner(url: &str, admin_port: u16, tokens: &DemoTokens, yaml: &str) {
+fn print_banner(url: &str, admin_port: u16, tokens: &DemoTokens, login_url: &str, yaml: &str) {
     let h =
         r#"-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'"#;
     let list = r#"-d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'"#;
@@ -169,6 +267,12 @@ curl -s -X POST {url} {h} -H "Authorization: Bearer $ADMIN" {delete}
 
 # 6. Progress streams through unbuffered (SSE):
 curl -N -X POST {url} {h} -H "Authorization: Bearer $READER" {count}
+
+# 7. Log in as a person would: mcpgate is also the OAuth server for MCP clients, in front of an
+#    identity provider without client registration (like Entra ID or Google). Open this in a
+#    browser, sign in as alice (an admin) or bob (a reader), answer mcpgate's consent page,
+#    and the demo client shows the token mcpgate issued you:
+{login_url}
 
 # MCP Inspector's CLI (needs Node.js and npm; fetches Node 22 for itself the first time):
 {INSPECTOR} --cli {url} --transport http --header "Authorization: Bearer $ADMIN" --method tools/list

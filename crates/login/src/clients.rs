@@ -33,6 +33,13 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// SHA-256 of the secret of a confidential client registered dynamically.
     pub secret_hash: Option<String>,
+    /// Whether it may hold refresh tokens (a metadata document must ask for `refresh_token`).
+    #[serde(default = "yes")]
+    pub refresh: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Client {
@@ -142,6 +149,7 @@ impl ClientRegistry {
                 kind: ClientKind::Configured,
                 redirect_uris: c.redirect_uris.clone(),
                 secret_hash: None,
+                refresh: true,
             });
         }
         if id.starts_with("https://") {
@@ -172,6 +180,7 @@ fn metadata_client(doc: &Arc<crate::cimd::ClientMetadata>) -> Client {
         },
         redirect_uris: doc.redirect_uris.clone(),
         secret_hash: None,
+        refresh: doc.allows_refresh(),
     }
 }
 
@@ -186,6 +195,7 @@ mod tests {
             kind: ClientKind::Configured,
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             secret_hash: None,
+            refresh: true,
         }
     }
 

@@ -67,6 +67,7 @@ pub fn register(body: &[u8], now: u64) -> Result<Registered, RegistrationError> 
         kind: ClientKind::Unverified,
         redirect_uris,
         secret_hash: secret.as_deref().map(hash),
+        refresh: true,
     };
     Ok(Registered {
         client,

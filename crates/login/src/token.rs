@@ -175,7 +175,8 @@ impl LoginService {
             resource: g.resource.clone(),
             scope: record.scope.clone(),
             user: record.user.clone(),
-            idp_refresh: record.idp_refresh.clone(),
+            // Without refresh tokens for this client there is nothing to re-check later.
+            idp_refresh: record.idp_refresh.clone().filter(|_| g.client.refresh),
         };
         let remember = self.config.access_ttl.max(crate::authorize::CODE_TTL * 10);
         self.records

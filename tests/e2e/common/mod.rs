@@ -3,6 +3,7 @@
 //! that ordinary clients would "fix" (dot segments, odd encodings).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod redis;
 
 use std::io::{Read, Write};

@@ -1,7 +1,8 @@
 //! The demo issuer's HTTP endpoints: `GET /jwks`, discovery metadata at
 //! `/.well-known/openid-configuration` and
-//! `/.well-known/oauth-authorization-server`, `POST /token`
-//! (client_credentials) and `POST /introspect` (RFC 7662).
+//! `/.well-known/oauth-authorization-server`, `POST /token` (the
+//! client_credentials grant here; the sign-in grants in `login`) and
+//! `POST /introspect` (RFC 7662). The routes of `login` are mounted here too.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -17,7 +18,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
-use super::{now_secs, IssuerState};
+use super::{login, now_secs, IssuerState};
 use crate::util::lock;
 
 pub(super) fn router(state: Arc<IssuerState>) -> Router {
@@ -25,12 +26,17 @@ pub(super) fn router(state: Arc<IssuerState>) -> Router {
         .route("/jwks", get(jwks))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(
+            "/authorize",
+            get(login::authorize_page).post(login::authorize_choose),
+        )
+        .route("/userinfo", get(login::userinfo).post(login::userinfo))
         .route("/token", post(token))
         .route("/introspect", post(introspect))
         .with_state(state)
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
         Json(json!({ "error": error, "error_description": description })),
@@ -62,31 +68,45 @@ async fn metadata(State(state): State<Arc<IssuerState>>) -> Json<Value> {
     Json(json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/jwks"),
+        "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
         "introspection_endpoint": format!("{iss}/introspect"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["openid", "mcp:tools", "mcp:resources", "mcp:prompts"],
+        "scopes_supported": ["openid", "email", "profile", "mcp:tools", "mcp:resources", "mcp:prompts"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email", "email_verified", "name", "groups"],
     }))
+}
+
+async fn token(
+    State(state): State<Arc<IssuerState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => client_credentials_grant(&state, &form),
+        Some("authorization_code") => login::code_grant(&state, &headers, &form),
+        Some("refresh_token") => login::refresh_grant(&state, &headers, &form),
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "supported: client_credentials, authorization_code, refresh_token",
+        ),
+    }
 }
 
 /// `client_credentials` grant without client authentication (demo only):
 /// form `scope` and `resource` (or `audience`) become the token's claims.
-async fn token(
-    State(state): State<Arc<IssuerState>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only client_credentials is supported",
-        );
-    }
+fn client_credentials_grant(state: &IssuerState, form: &HashMap<String, String>) -> Response {
     let Some(audience) = form.get("resource").or_else(|| form.get("audience")) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -127,7 +147,7 @@ fn client_credentials(
     ))
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(super) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 

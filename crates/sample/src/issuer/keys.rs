@@ -89,6 +89,11 @@ impl KeyRing {
         json!({ "alg": "ES256", "typ": "at+jwt", "kid": self.current().kid })
     }
 
+    /// The JOSE header of ID tokens signed by the current key.
+    pub fn id_token_header(&self) -> Value {
+        json!({ "alg": "ES256", "typ": "JWT", "kid": self.current().kid })
+    }
+
     /// JWS compact serialization of `header`.`claims`, ES256-signed with the
     /// current key whatever `header` says (so tests can forge headers).
     pub fn sign(&self, header: &Value, claims: &Value) -> String {

@@ -1,10 +1,15 @@
-//! The demo token issuer: a tiny local OAuth 2.0 / OIDC authorization server
+//! The demo token issuer: a tiny local OAuth 2.0 / OpenID Connect provider
 //! for `mcpgate demo` and the tests. This module owns the public API and the
 //! issuer's state; signing keys live in `keys`, the HTTP endpoints (JWKS,
-//! discovery metadata, `/token`, `/introspect`) in `http`.
+//! discovery metadata, `/token`, `/introspect`) in `http`, and the sign-in
+//! flow (`/authorize`, the code and refresh grants, `/userinfo`) in `login`.
+//!
+//! Like Entra ID or Google, it has no client registration: one confidential
+//! client (`client_id`/`client_secret` of [`IssuerOptions`]) is known up front.
 
 mod http;
 mod keys;
+mod login;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,12 +28,62 @@ pub struct IssuerOptions {
     /// `Cache-Control: max-age` of the JWKS response (default 300 s).
     pub jwks_max_age: Duration,
     /// Client id accepted by `/introspect` (default `demo-client`); also the
-    /// `client_id` claim of [`DemoIssuer::mint_default`] tokens.
+    /// `client_id` claim of [`DemoIssuer::mint_default`] tokens, and the one
+    /// client of the sign-in flow (`/authorize`, code and refresh grants).
     pub client_id: String,
-    /// Client secret accepted by `/introspect` (default `demo-secret`).
+    /// Client secret accepted by `/introspect` and the sign-in grants
+    /// (default `demo-secret`).
     pub client_secret: String,
     /// Lifetime of tokens issued by `POST /token` (default 1 h).
     pub token_ttl: Duration,
+    /// Who can sign in at `/authorize` (default: [`DemoUser::alice`] and [`DemoUser::bob`]).
+    pub users: Vec<DemoUser>,
+    /// Redirect URIs of the client, compared exactly. Empty (the default):
+    /// any `http` loopback URI (`127.0.0.1`, `[::1]`, `localhost`, any port
+    /// and path), which is what the demo and the tests use.
+    pub redirect_uris: Vec<String>,
+    /// Accept the code and refresh grants from a public client (`client_id`
+    /// in the form, no secret; PKCE still required). Default `false`.
+    pub allow_public_client: bool,
+    /// Return an ID token from the refresh grant (default `true`). `false`
+    /// mimics providers that don't; the relying party then asks `/userinfo`.
+    pub refresh_id_token: bool,
+}
+
+/// A user of the demo identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoUser {
+    /// The stable subject identifier (`sub`).
+    pub sub: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    /// The `groups` claim of the user's ID tokens.
+    pub groups: Vec<String>,
+}
+
+impl DemoUser {
+    /// `alice@example.com`, verified, in group `mcp-admins`.
+    pub fn alice() -> DemoUser {
+        DemoUser {
+            sub: "alice".into(),
+            email: "alice@example.com".into(),
+            email_verified: true,
+            name: "Alice Example".into(),
+            groups: vec!["mcp-admins".into()],
+        }
+    }
+
+    /// `bob@example.com`, verified, in no group.
+    pub fn bob() -> DemoUser {
+        DemoUser {
+            sub: "bob".into(),
+            email: "bob@example.com".into(),
+            email_verified: true,
+            name: "Bob Example".into(),
+            groups: Vec::new(),
+        }
+    }
 }
 
 impl Default for IssuerOptions {
@@ -38,6 +93,10 @@ impl Default for IssuerOptions {
             client_id: "demo-client".into(),
             client_secret: "demo-secret".into(),
             token_ttl: Duration::from_secs(3600),
+            users: vec![DemoUser::alice(), DemoUser::bob()],
+            redirect_uris: Vec::new(),
+            allow_public_client: false,
+            refresh_id_token: true,
         }
     }
 }
@@ -53,6 +112,8 @@ struct IssuerState {
     introspection_delay: Mutex<Duration>,
     /// Opaque token -> its claims.
     opaque: Mutex<HashMap<String, Value>>,
+    /// Users, sign-in transactions, codes and refresh tokens.
+    login: Mutex<login::LoginState>,
 }
 
 impl IssuerState {
@@ -106,13 +167,14 @@ impl DemoIssuer {
         let running = Running::start(bind, |addr, _| {
             let state = Arc::new(IssuerState {
                 issuer_url: format!("http://{addr}"),
-                options,
                 keys: Mutex::new(KeyRing::new()),
                 available: AtomicBool::new(true),
                 jwks_fetches: AtomicU64::new(0),
                 introspections: AtomicU64::new(0),
                 introspection_delay: Mutex::new(Duration::ZERO),
                 opaque: Mutex::default(),
+                login: Mutex::new(login::LoginState::new(&options.users)),
+                options,
             });
             slot = Some(state.clone());
             http::router(state)
@@ -123,6 +185,11 @@ impl DemoIssuer {
             state: slot.expect("router built"),
             running,
         })
+    }
+
+    /// The options it runs with (client id and secret, users, ...).
+    pub fn options(&self) -> &IssuerOptions {
+        &self.state.options
     }
 
     /// The issuer identifier (the `iss` claim), `http://ADDR`.
@@ -138,6 +205,32 @@ impl DemoIssuer {
     /// `http://ADDR/token` (client_credentials grant).
     pub fn token_url(&self) -> String {
         format!("{}/token", self.state.issuer_url)
+    }
+
+    /// `http://ADDR/authorize` (the sign-in page).
+    pub fn authorization_url(&self) -> String {
+        format!("{}/authorize", self.state.issuer_url)
+    }
+
+    /// `http://ADDR/userinfo` (OpenID Connect Core §5.3).
+    pub fn userinfo_url(&self) -> String {
+        format!("{}/userinfo", self.state.issuer_url)
+    }
+
+    /// Disables user `sub`: sign-in shows an error page and the refresh
+    /// grant answers `invalid_grant` (as when an IdP admin blocks a user).
+    pub fn disable_user(&self, sub: &str) {
+        lock(&self.state.login).set_disabled(sub, true);
+    }
+
+    /// Re-enables user `sub`.
+    pub fn enable_user(&self, sub: &str) {
+        lock(&self.state.login).set_disabled(sub, false);
+    }
+
+    /// `/token` requests with the `authorization_code` grant (including refused ones).
+    pub fn code_redemptions(&self) -> u64 {
+        lock(&self.state.login).code_redemptions
     }
 
     /// `http://ADDR/introspect` (RFC 7662).
