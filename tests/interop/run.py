@@ -767,7 +767,9 @@ def s13_upstream_idp(e: Env) -> str:
 
 def oauth_client(L: LoginStack, user: str, mode: str, *extra) -> dict:
     args = [PYTHON, HERE / "clients" / "py_oauth_client.py", L.route, user, mode, *extra]
-    return run_json(args, timeout=150)
+    out = run_json(args, timeout=150)
+    (LOGS / f"py-oauth-client-{user}-{mode}.json").write_text(json.dumps(out, indent=1))
+    return out
 
 
 def s14_sdk_cimd(e: Env) -> str:
@@ -794,11 +796,17 @@ def s14_sdk_cimd(e: Env) -> str:
     check(counts["refresh_ok"] > counts0["refresh_ok"], f"the refresh re-checked alice at the IdP: {counts0} → {counts}")
     check(s.get("after_disable", "").startswith("refused"), f"after alice is disabled at the IdP: {s.get('after_disable')}")
     check(counts["refresh_refused"] > counts0["refresh_refused"], f"the IdP refused the refresh: {counts0} → {counts}")
-    stopped = [x.get("stopped") for x in s.get("logins_after_disable", []) if "stopped" in x]
-    check(stopped, f"the new login the SDK then tries fails too: {s.get('logins_after_disable')}")
+    gw_log = LOGS / "mcpgate-login.log"
+    check(re.search(r'path=/oauth/token .*status=400 .*error="idp_user_revoked"', gw_log.read_text(errors="replace")) is not None,
+          "the front door refused the SDK's refresh: idp_user_revoked")
+    # The SDK then starts a new login: the IdP refuses the disabled account (access_denied),
+    # and mcpgate passes that on to the client's redirect URI — no code.
+    again = s.get("logins_after_disable", [])
+    check(again and all("code" not in x.get("params", []) for x in again), f"no code after the disable: {again}")
+    check("access_denied" in s["after_disable"], f"the IdP's refusal reaches the client: {s['after_disable']}")
     return (f"CIMD client {L.doc_url('sdk').split('//')[1]}: logins {len(s['logins'])} (first: {'+'.join(first['pages'])}); "
             f"tools {','.join(s['tools'])}; write_note after step-up to mcp:admin; refresh across expiry ok; "
-            f"disabled at the IdP → refresh refused, re-login stopped ({stopped[0]}), call {s['after_disable'][:40]}…")
+            f"disabled at the IdP → IdP refresh invalid_grant, front door 400 idp_user_revoked, the SDK's new login ends in access_denied, the call is refused")
 
 
 def s15_sdk_dcr(e: Env) -> str:

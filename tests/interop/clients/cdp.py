@@ -37,6 +37,8 @@ class Chromium:
         )
         self.ids = itertools.count(1)
         self.ws = None
+        # What the browser reported on its own (console, CSP and network errors): shown on failure.
+        self.messages: list[str] = []
 
     async def __aenter__(self) -> "Chromium":
         port = await self._devtools_port()
@@ -49,6 +51,7 @@ class Chromium:
         self.ws = await websockets.connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024)
         await self.send("Page.enable")
         await self.send("Runtime.enable")
+        await self.send("Log.enable")
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -81,6 +84,11 @@ class Chromium:
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), timeout=max(0.1, deadline - time.time()))
             msg = json.loads(raw)
+            if msg.get("method") == "Log.entryAdded":
+                entry = msg["params"]["entry"]
+                self.messages.append(f"{entry.get('level')}: {entry.get('text')} {entry.get('url', '')}".strip())
+            elif msg.get("method") == "Runtime.consoleAPICalled":
+                self.messages.append("console: " + " ".join(str(a.get("value")) for a in msg["params"].get("args", [])))
             if msg.get("id") == id_:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
@@ -108,7 +116,8 @@ class Chromium:
                 last = e
             await asyncio.sleep(0.1)
         href = await self.evaluate("location.href")
-        raise RuntimeError(f"timed out waiting for {what} (at {href}; {last})")
+        said = "; ".join(self.messages[-3:]) or "nothing"
+        raise RuntimeError(f"timed out waiting for {what} (at {href}; {last}); the browser said: {said}")
 
     async def screenshot(self, path: Path) -> None:
         r = await self.send("Page.captureScreenshot", {"format": "png"})

@@ -54,6 +54,12 @@ class Memory:
         self.client = client_info
 
 
+def leaf(e: BaseException) -> BaseException:
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return e
+
+
 def claims(jwt: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(jwt.split(".")[1] + "=="))
 
@@ -81,7 +87,8 @@ async def main(a: argparse.Namespace) -> dict:
         try:
             login = await anyio.to_thread.run_sync(browser.login, url, REDIRECT)
         except Exception as e:
-            out["logins"].append({"stopped": getattr(e, "reason", str(e)), "status": getattr(e, "status", None)})
+            where = getattr(e, "url", "").split("?")[0]
+            out["logins"].append({"stopped": getattr(e, "reason", str(e)), "status": getattr(e, "status", None), "at": where})
             raise
         out["logins"].append({"pages": login.pages, "params": sorted(login.params)})
         landed.append(login)
@@ -121,7 +128,14 @@ async def main(a: argparse.Namespace) -> dict:
                     if a.idp:
                         await across_refresh_then_disabled(a, session, provider, out)
     except Exception as e:  # noqa: BLE001 - reported, the orchestrator decides
-        out["failed"] = f"{type(e).__name__}: {str(e)[:300]}"
+        # A failed login inside a request ends the transport's task group: the cause is the
+        # leaf of the group. Raised during a step, it is that step's answer.
+        why = f"{type(leaf(e)).__name__}: {str(leaf(e))[:300]}"
+        step = out.pop("step", None)
+        if step:
+            out[step] = f"refused: {why}"
+        else:
+            out["failed"] = why
     finally:
         browser.close()
     return out
@@ -145,8 +159,12 @@ async def across_refresh_then_disabled(a, session: ClientSession, provider: OAut
         r = await c.post(f"{a.idp}/__disable", params={"sub": a.user})
         r.raise_for_status()
     await wait_past_expiry(provider)
-    out["after_disable"] = await call(session, "echo", {"text": "after disable"})
-    out["logins_after_disable"] = out["logins"][logins:]
+    out["step"] = "after_disable"
+    try:
+        out["after_disable"] = await call(session, "echo", {"text": "after disable"})
+        del out["step"]
+    finally:
+        out["logins_after_disable"] = out["logins"][logins:]
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@
 //       carol   carol@example.com    no groups (the IdP's own check disables her)
 //     ID tokens carry email, email_verified, name and groups (as Entra and Google put them there)
 //   - POST /__disable?sub=NAME: the account is disabled — findAccount no longer finds it, so a
-//     refresh grant answers invalid_grant and a login fails; POST /__enable?sub=NAME undoes it
+//     refresh grant answers invalid_grant, and a sign-in (a new one, or with the session the
+//     browser still has) ends with access_denied at the client's redirect URI, as Entra ID
+//     refuses a disabled user; POST /__enable?sub=NAME undoes it
 //   - the login and consent pages are oidc-provider's devInteractions forms (plain HTML forms:
 //     a browser or an HTTP client can fill them in)
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import Provider from 'oidc-provider';
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
 const port = Number(process.argv[2]);
 const callback = process.argv[3];
@@ -38,7 +40,17 @@ function signingKey() {
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
 }
 
+// Checked before any prompt: a signed-in session whose account is disabled (or unknown — the
+// login form takes any name) ends the authorization with access_denied.
+const policy = interactionPolicy.base();
+policy.get('login').checks.add(new interactionPolicy.Check('account_disabled', 'the account is disabled', (ctx) => {
+  const sub = ctx.oidc.session.accountId;
+  if (sub && (!ACCOUNTS[sub] || disabled.has(sub))) throw new errors.AccessDenied('the account is disabled');
+  return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+}), 0);
+
 const provider = new Provider(issuer, {
+  interactions: { policy },
   clients: [
     {
       client_id: 'mcpgate',
