@@ -127,8 +127,8 @@ impl LoginResponse {
     }
 
     /// A page whose form is answered with a redirect to `redirect_uri` (the consent page).
-    /// Browsers apply CSP `form-action` to the redirects that follow a form submission too
-    /// (CSP Level 3 §6.3.1.2 checks every navigation request of the submission), so with
+    /// Browsers apply CSP `form-action` (CSP Level 3 §6.4.1) to the redirects that follow a
+    /// form submission too (HTML's navigate fetch repeats the check at each redirect), so with
     /// `'self'` alone the browser stops on the consent page and the client never gets its
     /// code. The client's redirect origin is allowed beside `'self'`, and nothing wider.
     pub fn html_form_redirecting_to(
