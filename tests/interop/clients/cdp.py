@@ -11,7 +11,9 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -57,11 +59,17 @@ class Chromium:
     async def __aexit__(self, *exc) -> None:
         if self.ws is not None:
             await self.ws.close()
-        self.proc.terminate()
+        # Its own process group: the renderer and helper processes go with it, stragglers killed.
         try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
         self.log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
