@@ -688,6 +688,7 @@ def login_stack(e: Env) -> LoginStack:
     docs = L.dir / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "sdk.json").write_text(client_document(L.doc_url("sdk"), "Interop SDK client", SDK_REDIRECT))
+    (docs / "ts.json").write_text(client_document(L.doc_url("ts"), "Interop TypeScript SDK client", "http://127.0.0.1:33419/callback"))
     (docs / "browser.json").write_text(client_document(L.doc_url("browser"), "Interop browser client", f"http://127.0.0.1:{L.callback}/callback"))
     idp = start("upstream-idp", [NODE, HERE / "oidc" / "upstream_idp.mjs", L.idp, f"{L.issuer}/oauth/callback"])
     L.docs_proc = start("cimd-docs", [PYTHON, HERE / "servers" / "https_docs.py", L.docs, cert, key, docs])
@@ -901,6 +902,25 @@ def s16_browser(e: Env) -> str:
     return f"{version}: {' → '.join(seen)} → Allow → redirect with code, state, iss; code redeemed; screenshot {shot.name}"
 
 
+def s18_ts_sdk(e: Env) -> str:
+    L = login_stack(e)
+    s = run_json([NODE, HERE / "clients" / "ts_oauth_client.mjs", L.route, "bob", L.doc_url("ts"), PYTHON], timeout=150)
+    (LOGS / "ts-oauth-client.json").write_text(json.dumps(s, indent=1))
+    check("failed" not in s, f"the TypeScript SDK client: {s}")
+    check(s["client_id"] == L.doc_url("ts") and L.doc_fetches("ts") >= 1, f"CIMD client id: {s['client_id']}")
+    check(s["logins"][0]["pages"][-1:] == ["gateway-consent"], f"login pages: {s['logins']}")
+    check(s["state_round_trip"] and s["iss"] == L.issuer, f"state and iss at the client: {s}")
+    t = s["token"]
+    check(t["iss"] == L.issuer and t["aud"] == L.route and t["email"] == "bob@example.com" and t["scope"] == "mcp:read", f"token: {t}")
+    check("echo" in s["tools"] and "write_note" not in s["tools"], f"tools/list filtered: {s['tools']}")
+    check("hello from typescript" in s["echo"] and "after expiry" in s["after_expiry"], f"calls: {s['echo']!r} {s['after_expiry']!r}")
+    check(s["refreshed"], f"after expiry the SDK refreshed (no new login): {s}")
+    # The SDK refreshes only on a 401: how long the gateway still took the old token (leeway).
+    late = s.get("old_token_accepted_after_exp")
+    late = f"old token still accepted {late}s after exp (the login issuer's leeway), then " if late is not None else ""
+    return f"CIMD client, bob: login {'+'.join(s['logins'][0]['pages'])}; tools {','.join(s['tools'])}; {late}401 → refresh → call ok, one login"
+
+
 CONFORMANCE_AUTH: dict[str, str] = {}
 
 
@@ -959,6 +979,7 @@ SCENARIOS = [
     ("15", "Login: the Python SDK with dynamic registration — a user without the admin group is refused the admin tool; a user outside allowed_domains is refused at login", s15_sdk_dcr),
     ("16", "Login in headless Chromium over the DevTools protocol: IdP login, mcpgate's consent page (screenshot), Allow → the client's redirect with code, state, iss", s16_browser),
     ("17", "MCP conformance suite 0.2, authorization-server scenarios, against the front door", s17_conformance_auth),
+    ("18", "Login: the TypeScript SDK client's OAuthClientProvider with a Client ID Metadata Document, calling across a token refresh", s18_ts_sdk),
 ]
 
 

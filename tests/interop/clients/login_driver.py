@@ -106,3 +106,19 @@ class Browser:
             else:
                 raise LoginStopped(page_reason(page), resp.status_code, url, page)
         raise LoginStopped("too many steps", resp.status_code, url, resp.text)
+
+
+if __name__ == "__main__":
+    # usage: login_driver.py AUTHORIZE_URL USER REDIRECT_PREFIX — prints where the browser landed
+    # (for clients in other languages: the TypeScript SDK client's redirectToAuthorization).
+    import json
+    import sys
+
+    browser = Browser(user=sys.argv[2])
+    try:
+        done = browser.login(sys.argv[1], sys.argv[3])
+        print(json.dumps({"url": done.url, "params": done.params, "pages": done.pages}))
+    except LoginStopped as e:
+        print(json.dumps({"stopped": e.reason, "status": e.status, "at": e.url.split("?")[0]}))
+    finally:
+        browser.close()
