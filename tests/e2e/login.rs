@@ -574,6 +574,14 @@ async fn users_log_in_through_the_idp_and_get_only_what_their_grants_allow() {
             "{user}"
         );
     }
+    for (event, n) in [
+        ("login_started", 2),
+        ("code_issued", 2),
+        ("token_issued", 2),
+    ] {
+        let series = format!("mcpgate_login_events_total{{event=\"{event}\"}}");
+        assert_eq!(d.gw.counter(&series).await, n, "{series}");
+    }
 }
 
 #[tokio::test]
@@ -845,4 +853,31 @@ async fn a_dynamically_registered_client_is_shown_unverified_and_its_name_escape
         consent.contains("&lt;script&gt;") && !consent.contains("<script>"),
         "{consent}"
     );
+}
+
+#[tokio::test]
+async fn browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_pages() {
+    let gw = gateway("").await;
+    let c = client();
+    let r = c
+        .request(reqwest::Method::OPTIONS, gw.url("/oauth/token"))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+    let r = c
+        .get(gw.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = c.get(authorize_url(&gw, &[])).send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 }

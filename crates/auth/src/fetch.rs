@@ -72,7 +72,7 @@ pub(crate) async fn json_object(
 /// reqwest errors print the whole URL (query included, where a misconfigured secret could sit);
 /// callers that may name the endpoint prefix [`printable_url`] instead. Add the underlying cause:
 /// reqwest's own text stops at "error sending request".
-fn without_url(e: &reqwest::Error) -> String {
+pub fn without_url(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }
@@ -100,7 +100,7 @@ fn root_cause<'e>(
 }
 
 /// Scheme, host, port and path only: what an operator needs to find the endpoint in a log.
-pub(crate) fn printable_url(url: &url::Url) -> String {
+pub fn printable_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);

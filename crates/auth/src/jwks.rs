@@ -267,6 +267,18 @@ impl IssuerKeys {
         None
     }
 
+    /// A JWKS document held locally (a file, or the front door's own keys), parsed strictly.
+    fn local_document(
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let limits = mcpgate_json::Limits {
+            max_depth: 32,
+            max_bytes: MAX_DOCUMENT,
+        };
+        mcpgate_json::parse_object(bytes, limits).map_err(|e| format!("{what}: {e}"))
+    }
+
     /// One fetch under the lock (used by the background loop). Returns when to refresh next.
     pub async fn refresh_now(&self) -> Result<Duration, String> {
         let _guard = self.fetch_lock.lock().await;
@@ -288,23 +300,15 @@ impl IssuerKeys {
         let (doc, max_age) = match &self.source {
             JwksSource::File(path) => {
                 let bytes = read_file_capped(path).await?;
-                let limits = mcpgate_json::Limits {
-                    max_depth: 32,
-                    max_bytes: MAX_DOCUMENT,
-                };
-                let doc = mcpgate_json::parse_object(&bytes, limits)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                (doc, None)
+                (
+                    Self::local_document(&bytes, &path.display().to_string())?,
+                    None,
+                )
             }
-            JwksSource::Inline(json) => {
-                let limits = mcpgate_json::Limits {
-                    max_depth: 32,
-                    max_bytes: MAX_DOCUMENT,
-                };
-                let doc = mcpgate_json::parse_object(json.as_bytes(), limits)
-                    .map_err(|e| format!("the login front door's keys: {e}"))?;
-                (doc, None)
-            }
+            JwksSource::Inline(json) => (
+                Self::local_document(json.as_bytes(), "the login front door's keys")?,
+                None,
+            ),
             JwksSource::Uri(url) => self.get(url.clone()).await?,
             JwksSource::Discovery => {
                 let url = self.discover().await?;

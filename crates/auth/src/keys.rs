@@ -32,14 +32,14 @@ impl KeyKind {
     }
 }
 
-/// One usable verification key.
-pub(crate) struct VerifyKey {
+/// One usable verification key (also the login front door's, for its IdP's ID tokens).
+pub struct VerifyKey {
     pub kid: Option<String>,
-    pub kind: KeyKind,
+    pub(crate) kind: KeyKind,
     /// The JWK's own `alg`, when it pins one.
-    pub alg: Option<Algorithm>,
+    pub(crate) alg: Option<Algorithm>,
     /// The public key in the form ring verifies with.
-    pub material: KeyMaterial,
+    pub(crate) material: KeyMaterial,
 }
 
 /// Public key bytes, decoded once at JWKS load.
@@ -85,7 +85,14 @@ impl VerifyKey {
 }
 
 impl VerifyKey {
-    fn can_verify(&self, alg: Algorithm) -> bool {
+    /// A JWK as a verification key; `None` for keys that never verify a token here (symmetric,
+    /// encryption-only, unknown types, wrong sizes).
+    pub fn from_jwk(raw: &Value) -> Option<VerifyKey> {
+        parse_key(raw)
+    }
+
+    /// Whether this key may verify `alg` (its type fits, and its own `alg` if it pins one).
+    pub fn can_verify(&self, alg: Algorithm) -> bool {
         self.kind.verifies(alg) && self.alg.is_none_or(|a| a == alg)
     }
 }

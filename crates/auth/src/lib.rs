@@ -14,13 +14,15 @@ pub mod fuzzing;
 mod introspection;
 mod jwks;
 mod jwt;
-mod keys;
+pub mod keys;
 mod observe;
 mod principal;
 mod validator;
 
 pub use bearer::{bearer_token, token_hash, MalformedAuthorization, TokenDigest, MAX_TOKEN_LEN};
 pub use error::{AuthError, AuthErrorKind};
+/// For other clients of identity providers (the login front door): errors and URLs as logged.
+pub use fetch::{printable_url, without_url as transport_error};
 pub use observe::{set_observer, AuthObserver, CallOutcome, TokenCache};
 pub use principal::Principal;
 pub use validator::{IssuerStatus, JwksStats, RouteTrust, TokenValidator};

@@ -10,6 +10,7 @@ pub mod error_body;
 pub mod failure;
 pub mod forwarded;
 pub mod headers;
+pub mod html;
 pub mod labels;
 pub mod legacy_sse;
 pub mod metadata;
@@ -18,6 +19,7 @@ pub mod routing;
 pub mod sse;
 
 pub use error_body::{ErrorBody, GatewayError};
+pub use html::escape_html;
 pub use labels::status_label;
 pub use path::{normalize_path, NormalizedPath, PathError};
 pub use routing::{RouteMatch, RouteTable};

@@ -196,15 +196,15 @@ impl LoginService {
             Ok(url) => url,
             Err(e) => return self.idp_failed(&e),
         };
-        if self
-            .records
-            .put(Kind::Pending, &hash(&login_id), &pending, LOGIN_TTL)
+        if let Err(down) = self
+            .keep(Kind::Pending, &hash(&login_id), &pending, LOGIN_TTL)
             .await
-            .is_err()
         {
-            return self.store_down();
+            return down;
         }
-        LoginResponse::redirect(url.as_str()).with_cookie(self.login_cookie(&login_id, LOGIN_TTL))
+        LoginResponse::redirect(url.as_str())
+            .with_cookie(self.login_cookie(&login_id, LOGIN_TTL))
+            .counted("login_started")
     }
 
     pub(crate) async fn callback(
@@ -303,13 +303,8 @@ impl LoginService {
         }
         let csrf = random_secret();
         pending.csrf = Some(csrf.clone());
-        if self
-            .records
-            .put(Kind::Pending, &key, &pending, LOGIN_TTL)
-            .await
-            .is_err()
-        {
-            return self.store_down();
+        if let Err(down) = self.keep(Kind::Pending, &key, &pending, LOGIN_TTL).await {
+            return down;
         }
         let user = pending
             .user
@@ -364,13 +359,11 @@ impl LoginService {
         }
         if !self.config.consent_remember.is_zero() {
             let key = consent_key(&pending);
-            if self
-                .records
-                .put(Kind::Consent, &key, &true, self.config.consent_remember)
+            if let Err(down) = self
+                .keep(Kind::Consent, &key, &true, self.config.consent_remember)
                 .await
-                .is_err()
             {
-                return self.store_down();
+                return down;
             }
         }
         self.issue_code(pending)
@@ -390,20 +383,36 @@ impl LoginService {
             scope,
             idp_refresh: pending.idp_refresh,
         };
-        if self
-            .records
-            .put(Kind::Code, &hash(&code), &record, CODE_TTL)
-            .await
-            .is_err()
-        {
-            return self.store_down();
+        if let Err(down) = self.keep(Kind::Code, &hash(&code), &record, CODE_TTL).await {
+            return down;
         }
         let back = ClientRedirect {
             redirect_uri: &record.grant.redirect_uri,
             state: record.grant.state.as_deref(),
             issuer: &self.config.issuer,
         };
-        back.with(&[("code", &code)])
+        tracing::info!(
+            client_id = %record.grant.client.id,
+            route = %record.grant.route,
+            sub = %record.user.sub,
+            scope = %record.scope,
+            "login: code issued"
+        );
+        back.with(&[("code", &code)]).counted("code_issued")
+    }
+
+    /// Stores a record, or the page that says the store is down.
+    async fn keep<T: serde::Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), LoginResponse> {
+        self.records
+            .put(kind, id, value, ttl)
+            .await
+            .map_err(|_| self.store_down())
     }
 
     /// The login this browser started (by its cookie), with its store key.

@@ -79,6 +79,8 @@ pub struct LoginResponse {
     pub body: Vec<u8>,
     /// Stable snake_case reason when the request was refused (metrics, audit).
     pub reason: Option<&'static str>,
+    /// What the front door did, when it did something worth counting (`token_issued`, …).
+    pub event: Option<&'static str>,
 }
 
 /// The security headers of every answer: nothing framed (clickjacking of the consent page),
@@ -104,6 +106,7 @@ impl LoginResponse {
             headers,
             body,
             reason: None,
+            event: None,
         }
     }
 
@@ -149,6 +152,11 @@ impl LoginResponse {
         r
     }
 
+    /// No body (a CORS preflight answer).
+    pub fn empty(status: u16) -> LoginResponse {
+        LoginResponse::new(status, "text/plain; charset=utf-8", Vec::new())
+    }
+
     /// 303 See Other: after a POST the browser follows with a GET (RFC 9110 §15.4.4).
     pub fn redirect(location: &str) -> LoginResponse {
         let mut r = LoginResponse::new(303, "text/plain; charset=utf-8", Vec::new());
@@ -163,6 +171,11 @@ impl LoginResponse {
 
     pub fn with_header(mut self, name: &'static str, value: String) -> LoginResponse {
         self.headers.push((name, value));
+        self
+    }
+
+    pub fn counted(mut self, event: &'static str) -> LoginResponse {
+        self.event = Some(event);
         self
     }
 
@@ -193,22 +206,7 @@ fn form_redirect_source(redirect_uri: &str) -> Option<String> {
     source.chars().all(plain).then_some(source)
 }
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use mcpgate_http::escape_html;
 
 #[cfg(test)]
 mod tests {
@@ -297,13 +295,5 @@ mod tests {
         };
         assert_eq!(r.cookie("a"), Some("2"));
         assert_eq!(r.cookie("b"), None);
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>\u{7}"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }

@@ -19,7 +19,7 @@ use url::Url;
 use discovery::Metadata;
 use http::TokenAnswer;
 use id_token::Expected;
-use keys::VerifyKey;
+use mcpgate_auth::keys::VerifyKey;
 
 /// Metadata is re-fetched this often (endpoints and the iss flag rarely change).
 const METADATA_TTL: Duration = Duration::from_secs(3600);

@@ -111,6 +111,32 @@ impl LoginService {
     /// Answers one request to an endpoint [`owns`](Self::owns) claims. `routes` are those of
     /// the configuration snapshot serving the request (reloads change them).
     pub async fn handle(&self, req: &LoginRequest, routes: &[LoginRoute]) -> LoginResponse {
+        if !self.for_scripts(&req.path) {
+            return self.dispatch(req, routes).await;
+        }
+        if req.method == "OPTIONS" {
+            return with_cors(LoginResponse::empty(204))
+                .with_header("access-control-allow-methods", "GET, POST".into())
+                .with_header(
+                    "access-control-allow-headers",
+                    "Authorization, Content-Type".into(),
+                )
+                .with_header("access-control-max-age", "600".into());
+        }
+        with_cors(self.dispatch(req, routes).await)
+    }
+
+    /// Endpoints a browser-based client calls from its own origin (`fetch`): metadata, keys,
+    /// token, registration and revocation. They use no cookie, so any origin may read them;
+    /// the pages (authorize, callback, consent) are navigations and stay same-origin.
+    fn for_scripts(&self, path: &str) -> bool {
+        let p = &self.paths;
+        [&p.metadata, &p.jwks, &p.token, &p.register, &p.revoke]
+            .iter()
+            .any(|e| e.as_str() == path)
+    }
+
+    async fn dispatch(&self, req: &LoginRequest, routes: &[LoginRoute]) -> LoginResponse {
         let p = &self.paths;
         let (path, get) = (
             req.path.as_str(),
@@ -189,6 +215,12 @@ impl LoginService {
             "The sign-in service cannot reach its store. Try again shortly.",
         )
     }
+}
+
+/// `Access-Control-Allow-Origin: *`, never with credentials (none of these endpoints reads a
+/// cookie; a token or client secret travels in the request itself).
+fn with_cors(r: LoginResponse) -> LoginResponse {
+    r.with_header("access-control-allow-origin", "*".into())
 }
 
 fn allowed_method(p: &Paths, path: &str) -> &'static str {

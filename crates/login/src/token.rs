@@ -183,7 +183,8 @@ impl LoginService {
             .put(Kind::UsedCode, &key, &family.id, remember)
             .await
             .map_err(|_| store_refusal())?;
-        self.issue_tokens(&family, &family.scope).await
+        self.issue_tokens(&family, &family.scope, "token_issued")
+            .await
     }
 
     /// RFC 6749 §6 with rotation (OAuth 2.1 §4.3.1): the old token is spent; presenting a spent
@@ -276,7 +277,7 @@ impl LoginService {
             .put(Kind::UsedRefresh, &key, &family.id, self.config.refresh_ttl)
             .await
             .map_err(|_| store_refusal())?;
-        self.issue_tokens(&family, &scope).await
+        self.issue_tokens(&family, &scope, "token_refreshed").await
     }
 
     /// The user as the IdP sees them now, still allowed to log in, still the same `sub`.
@@ -300,7 +301,12 @@ impl LoginService {
     }
 
     /// An access token, and a refresh token when the IdP gave us a way to re-check the user.
-    async fn issue_tokens(&self, family: &Family, scope: &str) -> Result<LoginResponse, Refusal> {
+    async fn issue_tokens(
+        &self,
+        family: &Family,
+        scope: &str,
+        event: &'static str,
+    ) -> Result<LoginResponse, Refusal> {
         let u = &family.user;
         let claims = AccessClaims {
             sub: &u.sub,
@@ -346,7 +352,7 @@ impl LoginService {
                 .map_err(|_| store_refusal())?;
             body["refresh_token"] = refresh.into();
         }
-        Ok(LoginResponse::json(200, &body))
+        Ok(LoginResponse::json(200, &body).counted(event))
     }
 
     /// Ends a family: its refresh tokens stop working and its access tokens are refused by
@@ -391,7 +397,7 @@ impl LoginService {
         if let Some(f) = family {
             self.revoke_family(&f).await;
         }
-        LoginResponse::json(200, &json!({}))
+        LoginResponse::json(200, &json!({})).counted("token_revoked")
     }
 
     pub(crate) async fn register(&self, req: &LoginRequest) -> LoginResponse {
@@ -418,7 +424,7 @@ impl LoginService {
             return store_refusal().into();
         }
         tracing::info!(client_id = %registered.client.id, "client registered dynamically");
-        LoginResponse::json(201, &registered.answer)
+        LoginResponse::json(201, &registered.answer).counted("client_registered")
     }
 }
 

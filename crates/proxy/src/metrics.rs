@@ -23,6 +23,7 @@ pub struct Metrics {
     pub config_hash: IntGauge,
     pub rate_limit_decisions: IntCounterVec,
     pub sessions_started: IntCounterVec,
+    pub login_events: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -95,6 +96,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["route"]
     )
     .expect("register mcpgate_sessions_started_total"),
+    login_events: register_int_counter_vec!(
+        "mcpgate_login_events_total",
+        "What the login front door did: login_started, code_issued, token_issued, token_refreshed, client_registered, token_revoked.",
+        &["event"]
+    )
+    .expect("register mcpgate_login_events_total"),
 }
 });
 

@@ -8,6 +8,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use mcpgate_http::escape_html as esc;
+
 /// Everything the page shows, collected by the admin listener at request time.
 pub struct StatusView {
     pub version: &'static str,
@@ -233,22 +235,6 @@ pub fn ago_text(d: Duration) -> String {
         86_400..YEAR => format!("{} d", s / 86_400),
         _ => format!("{} y", s / YEAR),
     }
-}
-
-/// HTML-escape text for element content and double-quoted attributes.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use mcpgate_auth::{printable_url as printable, transport_error};
 use mcpgate_config::UpstreamIdp;
 use serde_json::{Map, Value};
 use url::Url;
@@ -126,7 +127,7 @@ async fn send(
     timeout: Duration,
 ) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
     let work = async {
-        let resp = req.send().await.map_err(|e| describe(&e))?;
+        let resp = req.send().await.map_err(|e| transport_error(&e))?;
         let status = resp.status();
         let body = read_capped(resp, MAX_RESPONSE).await?;
         Ok((status, body))
@@ -142,7 +143,7 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
         return Err(format!("answer larger than {cap} bytes"));
     }
     let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e))? {
         if buf.len() + chunk.len() > cap {
             return Err(format!("answer larger than {cap} bytes"));
         }
@@ -157,39 +158,6 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>, String> {
         Ok(_) => Err("answer is not a JSON object".into()),
         Err(e) => Err(format!("answer is not JSON: {e}")),
     }
-}
-
-/// A transport error without its URL (a query could hold something secret), with its root
-/// cause (`Connection refused`, `invalid peer certificate: …`).
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(&format!(" for url ({url})"), "");
-        s = s.replace(url.as_str(), "<url>");
-    }
-    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut last = None;
-    while let Some(c) = cause {
-        last = Some(c.to_string());
-        cause = c.source();
-    }
-    if let Some(root) = last {
-        s = format!("{s}: {root}");
-    }
-    s
-}
-
-/// Scheme, host, port and path: enough to find the endpoint in a log.
-pub(crate) fn printable(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use pingora::proxy::Session as HttpSession;
 
 use super::ctx::RequestCtx;
 use super::phases::{self, header_str, Phase};
+use crate::metrics::METRICS;
 use crate::snapshot::{CompiledAuth, CompiledRoute, Snapshot};
 
 /// Front-door requests are small forms and JSON (RFC 7591 registrations are the largest).
@@ -65,6 +66,9 @@ async fn read_body(session: &mut HttpSession) -> Phase<Option<Vec<u8>>> {
 }
 
 fn local_answer(r: LoginResponse) -> LocalAnswer {
+    if let Some(event) = r.event {
+        METRICS.login_events.with_label_values(&[event]).inc();
+    }
     let mut answer = LocalAnswer::document(r.status, r.content_type, r.body);
     answer.headers = r.headers;
     answer.reason = r.reason;
