@@ -109,7 +109,21 @@ FUTURE_KEYS = {
         "on_store_error": "deny",
         "rules": [{"name": "per-user", "key": "subject", "rate": "600/min", "burst": 100}],
     },
-    "secretFiles": [{"name": "session-keys", "secretName": "mcpgate-session-keys"}],
+    "login": {
+        "signing_keys": ["/etc/mcpgate/secrets/login-keys/signing.key"],
+        "upstream": {
+            "issuer": "https://login.example.com/tenant/v2.0",
+            "client_id": "mcpgate",
+            "client_secret_file": "/etc/mcpgate/secrets/idp/secret",
+            "scopes": ["openid", "email", "profile", "offline_access"],
+        },
+        "store": "${MCPGATE_REDIS_URL}",
+    },
+    "secretFiles": [
+        {"name": "session-keys", "secretName": "mcpgate-session-keys"},
+        {"name": "login-keys", "secretName": "mcpgate-login-keys"},
+        {"name": "idp", "secretName": "mcpgate-idp"},
+    ],
     "secretEnv": [{"name": "MCPGATE_REDIS_URL", "secretName": "mcpgate-redis", "key": "url"}],
 }
 
@@ -375,22 +389,24 @@ class HelmChart(unittest.TestCase):
                     code, out = run_check(text, tmp, env)
                     self.assertEqual(code, 0, out)
 
-    def test_sessions_and_rate_limits_are_passed_through_only_when_set(self):
+    def test_sessions_rate_limits_and_login_are_passed_through_only_when_set(self):
         config = self.configs(render())[0]
         self.assertNotIn("sessions", config)
         self.assertNotIn("rate_limits", config)
+        self.assertNotIn("login", config)
         docs = render(merged(ALL_FEATURES, FUTURE_KEYS))
         config = self.configs(docs)[0]
         self.assertEqual(config["sessions"], FUTURE_KEYS["sessions"])
         self.assertEqual(config["rate_limits"], FUTURE_KEYS["rateLimits"])
+        self.assertEqual(config["login"], FUTURE_KEYS["login"])
         env = {e["name"]: e for e in pods(docs)[0].spec["containers"][0]["env"]}
         self.assertEqual(env["MCPGATE_REDIS_URL"]["valueFrom"]["secretKeyRef"],
                          {"name": "mcpgate-redis", "key": "url"})
         with tempfile.TemporaryDirectory() as tmp:
             text, env = self.as_the_pod_sees_it(docs, self.config_texts(docs)[0], Path(tmp))
             code, out = run_check(text, tmp, env)
-        if re.search(r"unknown field `(sessions|rate_limits)`", out):
-            self.skipTest("this mcpgate binary predates `sessions`/`rate_limits`")
+        if re.search(r"unknown field `(sessions|rate_limits|login)`", out):
+            self.skipTest("this mcpgate binary predates `sessions`/`rate_limits`/`login`")
         self.assertEqual(code, 0, out)
 
     def test_render_fails_when_no_listener_binds_the_service_port(self):

@@ -3,66 +3,66 @@
 //! A route owns its exact path and every sub-path below it (`/github/mcp` owns `/github/mcp/sse`,
 //! never `/github/mcpx`). Host-bound routes win over host-less ones, then the longest path wins.
 
-/// One routable entry: the route's index in the configuration, its host and path.
-#[derive(Debug, Clone)]
-struct Entry {
-    index: usize,
-    host: Option<String>,
-    path: String,
-}
+use std::collections::HashMap;
 
-/// Which route a request hit, and the part of the path below the route's path.
+/// A route's match: its index in the configuration and the path below the route's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
     pub index: usize,
-    /// Empty for the exact route path, else starts with `/`.
     pub remainder: &'a str,
 }
 
+/// Routes by host and path. A lookup tries the request path's own prefixes (at `/` boundaries,
+/// longest first) in hash maps: its cost grows with the path's depth, never with the number of
+/// routes (measured flat from 1 to 10,000 routes, docs/benchmarks.md "How cost grows").
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    entries: Vec<Entry>,
+    /// Lower-case host → path → route index, for host-bound routes.
+    by_host: HashMap<String, HashMap<String, usize>>,
+    /// Path → route index, for routes without a host.
+    any_host: HashMap<String, usize>,
 }
 
 impl RouteTable {
-    /// Build from `(host, path)` pairs in configuration order; paths must already be normalised
-    /// (no trailing slash except `/`), hosts lower-case.
+    /// Builds the table; of two routes with the same host and path, the first listed wins.
     pub fn new<'a>(routes: impl IntoIterator<Item = (Option<&'a str>, &'a str)>) -> RouteTable {
-        let mut entries: Vec<Entry> = routes
-            .into_iter()
-            .enumerate()
-            .map(|(index, (host, path))| Entry {
-                index,
-                host: host.map(str::to_ascii_lowercase),
-                path: path.to_string(),
-            })
-            .collect();
-        // Host-bound first, then longest path first: the first hit is the best hit.
-        entries.sort_by(|a, b| {
-            b.host
-                .is_some()
-                .cmp(&a.host.is_some())
-                .then(b.path.len().cmp(&a.path.len()))
-        });
-        RouteTable { entries }
+        let mut table = RouteTable::default();
+        for (index, (host, path)) in routes.into_iter().enumerate() {
+            let paths = match host {
+                Some(h) => table.by_host.entry(h.to_ascii_lowercase()).or_default(),
+                None => &mut table.any_host,
+            };
+            paths.entry(path.to_string()).or_insert(index);
+        }
+        table
     }
 
-    /// Find the route for a request. `host` is the raw Host/authority value (port and case ignored).
+    /// The route for a request: host-bound routes of its host first, then routes without a
+    /// host; within each, the longest route path that owns the request path.
     pub fn find<'p>(&self, host: Option<&str>, path: &'p str) -> Option<RouteMatch<'p>> {
-        let host = host.map(normalize_host);
-        self.entries.iter().find_map(|e| {
-            if let Some(want) = &e.host {
-                if host.as_deref() != Some(want.as_str()) {
-                    return None;
-                }
-            }
-            let remainder = path_remainder(&e.path, path)?;
-            Some(RouteMatch {
-                index: e.index,
-                remainder,
-            })
-        })
+        let bound = match host {
+            Some(h) if !self.by_host.is_empty() => self.by_host.get(&normalize_host(h)),
+            _ => None,
+        };
+        bound
+            .and_then(|paths| longest(paths, path))
+            .or_else(|| longest(&self.any_host, path))
     }
+}
+
+/// The longest of `paths` owning `path`: the path itself, then each prefix before a `/`.
+fn longest<'p>(paths: &HashMap<String, usize>, path: &'p str) -> Option<RouteMatch<'p>> {
+    if paths.is_empty() {
+        return None;
+    }
+    let prefixes = path
+        .rmatch_indices('/')
+        .map(|(i, _)| if i == 0 { "/" } else { &path[..i] });
+    std::iter::once(path).chain(prefixes).find_map(|prefix| {
+        let index = *paths.get(prefix)?;
+        let remainder = path_remainder(prefix, path)?;
+        Some(RouteMatch { index, remainder })
+    })
 }
 
 /// `Some(rest)` when `path` is `route_path` or below it.

@@ -15,29 +15,46 @@ impl Glob {
         }
     }
 
-    pub fn matches(&self, s: &str) -> bool {
-        let p = &self.pattern;
-        let t: Vec<char> = s.chars().collect();
-        let (mut pi, mut ti) = (0usize, 0usize);
-        // Position after the last `*` seen, and the text position it was tried at.
-        let mut star: Option<(usize, usize)> = None;
-        while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi + 1, ti));
-                pi += 1;
-            } else if let Some((after_star, tried)) = star {
-                pi = after_star;
-                ti = tried + 1;
-                star = Some((after_star, tried + 1));
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|&c| c == '*')
+    /// A pattern without `*` or `?` matches only itself: rule sets look those up by name.
+    pub fn literal(&self) -> Option<String> {
+        let plain = !self.pattern.iter().any(|c| matches!(c, '*' | '?'));
+        plain.then(|| self.pattern.iter().collect())
     }
+
+    pub fn matches(&self, s: &str) -> bool {
+        // Names are nearly always ASCII: match bytes then, without collecting the text's chars
+        // (an allocation per rule per call, measured as the cost of long rule lists).
+        if s.is_ascii() && self.pattern.iter().all(char::is_ascii) {
+            return wildcard(&self.pattern, s.as_bytes(), |p, t| {
+                *p as u32 == u32::from(*t)
+            });
+        }
+        let text: Vec<char> = s.chars().collect();
+        wildcard(&self.pattern, &text, |p, t| p == t)
+    }
+}
+
+/// Greedy matching with one backtrack point (the last `*`): linear-ish, never exponential.
+fn wildcard<T>(p: &[char], t: &[T], same: impl Fn(&char, &T) -> bool) -> bool {
+    let (mut pi, mut ti) = (0usize, 0usize);
+    // Position after the last `*` seen, and the text position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && same(&p[pi], &t[ti]))) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi + 1, ti));
+            pi += 1;
+        } else if let Some((after_star, tried)) = star {
+            pi = after_star;
+            ti = tried + 1;
+            star = Some((after_star, tried + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! for step-up) or not (403 forbidden).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mcpgate_auth::Principal;
 use mcpgate_config::{Access, McpPolicy, McpRule};
@@ -71,6 +71,50 @@ impl Rule {
     }
 }
 
+/// One kind's rules (tools, resources or prompts), first match wins. Literal patterns are
+/// looked up by name; only patterns with `*` or `?` are tried in turn, and only those listed
+/// before the literal hit — so a long list of named tools costs one hash lookup per judgement.
+#[derive(Debug, Default)]
+struct RuleSet {
+    rules: Vec<Rule>,
+    /// Name → the first literal rule for it.
+    literal: HashMap<String, usize>,
+    /// Indices of the rules with wildcards, in order.
+    wildcards: Vec<usize>,
+}
+
+impl RuleSet {
+    fn new(rules: Vec<Rule>) -> RuleSet {
+        let mut set = RuleSet::default();
+        for (i, rule) in rules.iter().enumerate() {
+            match rule.glob.literal() {
+                Some(name) => {
+                    set.literal.entry(name).or_insert(i);
+                }
+                None => set.wildcards.push(i),
+            }
+        }
+        set.rules = rules;
+        set
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The first rule, in configuration order, whose pattern matches `name`.
+    fn first_match(&self, name: &str) -> Option<&Rule> {
+        let literal = self.literal.get(name).copied();
+        let wildcard = self
+            .wildcards
+            .iter()
+            .copied()
+            .take_while(|&i| literal.is_none_or(|l| i < l))
+            .find(|&i| self.rules[i].glob.matches(name));
+        wildcard.or(literal).map(|i| &self.rules[i])
+    }
+}
+
 /// A route's compiled policy.
 #[derive(Debug)]
 pub struct RoutePolicy {
@@ -82,9 +126,9 @@ pub struct RoutePolicy {
     /// scope → every scope it implies (transitively, itself excluded).
     implied: BTreeMap<String, BTreeSet<String>>,
     scopes_supported: Option<Vec<String>>,
-    tools: Vec<Rule>,
-    resources: Vec<Rule>,
-    prompts: Vec<Rule>,
+    tools: RuleSet,
+    resources: RuleSet,
+    prompts: RuleSet,
 }
 
 impl RoutePolicy {
@@ -104,9 +148,9 @@ impl RoutePolicy {
             require_claims: a.require_claims.clone(),
             implied: closure(&a.scope_hierarchy),
             scopes_supported: a.scopes_supported.clone(),
-            tools: mcp.tools.iter().map(Rule::compile).collect(),
-            resources: mcp.resources.iter().map(Rule::compile_resource).collect(),
-            prompts: mcp.prompts.iter().map(Rule::compile).collect(),
+            tools: RuleSet::new(mcp.tools.iter().map(Rule::compile).collect()),
+            resources: RuleSet::new(mcp.resources.iter().map(Rule::compile_resource).collect()),
+            prompts: RuleSet::new(mcp.prompts.iter().map(Rule::compile).collect()),
         }
     }
 
@@ -122,9 +166,10 @@ impl RoutePolicy {
         }
         let all = self
             .tools
+            .rules
             .iter()
-            .chain(&self.resources)
-            .chain(&self.prompts)
+            .chain(&self.resources.rules)
+            .chain(&self.prompts.rules)
             .flat_map(|r| r.scopes.iter());
         dedup(self.required_scopes.iter().chain(all))
     }
@@ -134,7 +179,7 @@ impl RoutePolicy {
         !self.rules_for_list(kind).is_empty()
     }
 
-    fn rules_for_list(&self, kind: ListKind) -> &[Rule] {
+    fn rules_for_list(&self, kind: ListKind) -> &RuleSet {
         match kind {
             ListKind::Tools => &self.tools,
             ListKind::Prompts => &self.prompts,
@@ -142,7 +187,7 @@ impl RoutePolicy {
         }
     }
 
-    fn rules_for(&self, t: &Target) -> (&[Rule], &'static str) {
+    fn rules_for(&self, t: &Target) -> (&RuleSet, &'static str) {
         match t {
             Target::Tool(_) => (&self.tools, "tool_denied"),
             Target::Resource(_) => (&self.resources, "resource_denied"),
@@ -262,7 +307,7 @@ impl RoutePolicy {
             })?),
             Target::Tool(n) | Target::Prompt(n) => Cow::Borrowed(n),
         };
-        let Some(rule) = rules.iter().find(|r| r.glob.matches(&name)) else {
+        let Some(rule) = rules.first_match(&name) else {
             return Ok(());
         };
         let what = match t {
@@ -404,6 +449,27 @@ mod tests {
             groups: groups.iter().map(|s| s.to_string()).collect(),
             deny,
         }
+    }
+
+    #[test]
+    fn the_first_rule_in_order_decides_whether_literal_or_wildcard() {
+        let rules =
+            |list: &[McpRule]| RuleSet::new(list.iter().map(Rule::compile).collect::<Vec<_>>());
+        let set = rules(&[
+            rule("delete_*", &[], &[], true),
+            rule("delete_one", &["a"], &[], false),
+            rule("echo", &["b"], &[], false),
+            rule("e*", &["c"], &[], false),
+            rule("echo", &["d"], &[], false),
+        ]);
+        // A wildcard listed before a literal for the same name wins over it...
+        assert!(set.first_match("delete_one").unwrap().deny);
+        // ...and a literal listed first wins over later wildcards and duplicates.
+        assert_eq!(set.first_match("echo").unwrap().scopes, ["b"]);
+        assert_eq!(set.first_match("eat").unwrap().scopes, ["c"]);
+        assert!(set.first_match("zzz").is_none());
+        assert_eq!(set.literal.len(), 2, "literals are looked up, not scanned");
+        assert_eq!(set.wildcards, [0, 3]);
     }
 
     fn call(t: Target) -> Message {

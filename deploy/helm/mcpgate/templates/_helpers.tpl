@@ -30,7 +30,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 The mcpgate configuration file: .Values.config, plus
 - admin.bind on .Values.ports.admin, so the probes and the admin Service always reach it;
 - shutdown.grace_period from .Values.drain, so the pod's termination grace period covers it;
-- sessions and rate_limits only when their values are set (default: absent, mcpgate's defaults).
+- sessions, rate_limits and login only when their values are set (default: absent, mcpgate's defaults).
 Fails the render when a listener does not bind .Values.ports.mcp or when config sets what the chart owns.
 */}}
 {{- define "mcpgate.config" -}}
@@ -53,6 +53,7 @@ Fails the render when a listener does not bind .Values.ports.mcp or when config 
 {{- $_ := set $cfg "shutdown" (dict "grace_period" (printf "%ds" (int .Values.drain.gracePeriodSeconds))) -}}
 {{- if .Values.sessions -}}{{- $_ := set $cfg "sessions" .Values.sessions -}}{{- end -}}
 {{- if .Values.rateLimits -}}{{- $_ := set $cfg "rate_limits" .Values.rateLimits -}}{{- end -}}
+{{- if .Values.login -}}{{- $_ := set $cfg "login" .Values.login -}}{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
