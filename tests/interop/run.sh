@@ -9,6 +9,9 @@ root="$(cd "$here/../.." && pwd)"
 echo "--- interop: npm packages (package-lock.json)"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
+echo "--- interop: headless Chromium (the browser login, scenario 16)"
+bash "$root/tests/bench/install-tools.sh" chromium:chromium
+
 echo "--- interop: MCP Python SDK"
 python="$(bash "$root/tests/python/ensure-venv.sh")"
 MCP_SDK1_PYTHON="$(bash "$root/tests/python/ensure-venv.sh" "$root/tests/python/requirements-sdk1.txt" "$root/target/py-venv-sdk1")"

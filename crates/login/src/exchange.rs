@@ -129,6 +129,29 @@ impl LoginResponse {
         r
     }
 
+    /// A page whose form is answered with a redirect to `redirect_uri` (the consent page).
+    /// Browsers apply CSP `form-action` (CSP Level 3 §6.4.1) to the redirects that follow a
+    /// form submission too (HTML's navigate fetch repeats the check at each redirect), so with
+    /// `'self'` alone the browser stops on the consent page and the client never gets its
+    /// code. The client's redirect origin is allowed beside `'self'`, and nothing wider.
+    pub fn html_form_redirecting_to(
+        status: u16,
+        html: String,
+        redirect_uri: &str,
+    ) -> LoginResponse {
+        let mut r = LoginResponse::html(status, html);
+        if let Some(source) = form_redirect_source(redirect_uri) {
+            let csp = PAGE_CSP.replace(
+                "form-action 'self';",
+                &format!("form-action 'self' {source};"),
+            );
+            r.headers
+                .retain(|(name, _)| *name != "content-security-policy");
+            r.headers.push(("content-security-policy", csp));
+        }
+        r
+    }
+
     /// No body (a CORS preflight answer).
     pub fn empty(status: u16) -> LoginResponse {
         LoginResponse::new(status, "text/plain; charset=utf-8", Vec::new())
@@ -162,11 +185,88 @@ impl LoginResponse {
     }
 }
 
+/// The CSP source expression (CSP Level 3 §2.3.1) matching a redirect URI: its origin for
+/// http(s), its scheme for a private-use scheme (RFC 8252 §7.1). An IPv6 literal has no
+/// host-source spelling, so its scheme stands in (`http:` for `http://[::1]:port`, the only
+/// IPv6 redirect accepted: loopback). `None` (the page keeps `'self'` alone, failing closed)
+/// for anything that is not plainly one token of URL characters: a header is never built from
+/// a value that could end the directive.
+fn form_redirect_source(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    let source = match (url.scheme(), url.host()) {
+        ("http" | "https", Some(url::Host::Ipv6(_))) => format!("{}:", url.scheme()),
+        ("http" | "https", Some(_)) => url.origin().ascii_serialization(),
+        ("http" | "https", None) => return None,
+        // Only a reverse-domain private-use scheme (what registration accepts); never one
+        // that runs or reads something in the browser.
+        (scheme, _) if scheme.contains('.') => format!("{scheme}:"),
+        _ => return None,
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '+');
+    source.chars().all(plain).then_some(source)
+}
+
 pub use mcpgate_http::escape_html;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn csp_of(r: &LoginResponse) -> Vec<&str> {
+        r.headers
+            .iter()
+            .filter(|(name, _)| *name == "content-security-policy")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_consent_form_may_redirect_to_its_client_and_nowhere_else() {
+        let with = |source: &str| {
+            PAGE_CSP.replace(
+                "form-action 'self';",
+                &format!("form-action 'self' {source};"),
+            )
+        };
+        for (redirect, source) in [
+            ("http://127.0.0.1:5555/callback", "http://127.0.0.1:5555"),
+            ("https://app.example.com/cb?x=1", "https://app.example.com"),
+            ("https://App.Example.COM:443/cb", "https://app.example.com"),
+            (
+                "https://app.example.com:8443/cb",
+                "https://app.example.com:8443",
+            ),
+            ("com.example.app:/oauth/cb", "com.example.app:"),
+            // No host-source spells an IPv6 literal: the scheme stands in.
+            ("http://[::1]:7777/cb", "http:"),
+        ] {
+            let r = LoginResponse::html_form_redirecting_to(200, String::new(), redirect);
+            assert_eq!(csp_of(&r), vec![with(source).as_str()], "{redirect}");
+            assert!(csp_of(&r)[0].contains("frame-ancestors 'none'"));
+        }
+    }
+
+    #[test]
+    fn an_unusable_redirect_leaves_the_form_to_the_front_door_alone() {
+        for redirect in [
+            "",
+            "not a url",
+            "/relative/cb",
+            "data:text/html,<x>;y",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "blob:https://app.example.com/x",
+            "myapp:/cb",
+        ] {
+            let r = LoginResponse::html_form_redirecting_to(200, String::new(), redirect);
+            assert_eq!(csp_of(&r), vec![PAGE_CSP], "{redirect}");
+        }
+        // Error pages and every other page: 'self' only.
+        assert_eq!(
+            csp_of(&LoginResponse::html(400, String::new())),
+            vec![PAGE_CSP]
+        );
+    }
 
     #[test]
     fn a_repeated_parameter_is_refused() {

@@ -11,13 +11,16 @@ button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem;border-radius:6px;
 button.allow{background:#1f883d;color:#fff;border-color:#1f883d}li{margin:.2rem 0}";
 
 fn page(status: u16, title: &str, body: &str) -> LoginResponse {
-    let html = format!(
+    LoginResponse::html(status, page_html(title, body))
+}
+
+fn page_html(title: &str, body: &str) -> String {
+    format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8>\
          <meta name=viewport content=\"width=device-width\"><title>{}</title>\
          <style>{STYLE}</style></head><body>{body}</body></html>",
         escape_html(title)
-    );
-    LoginResponse::html(status, html)
+    )
 }
 
 /// A problem the person must read (no redirect is safe, or none is useful).
@@ -94,5 +97,6 @@ pub fn consent_page(v: &ConsentView<'_>) -> LoginResponse {
         action = escape_html(v.form_action),
         csrf = escape_html(v.csrf),
     );
-    page(200, "Allow access?", &body)
+    // Both answers of the form redirect to the client (the code, or access_denied).
+    LoginResponse::html_form_redirecting_to(200, page_html("Allow access?", &body), v.redirect_uri)
 }
