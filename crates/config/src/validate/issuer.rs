@@ -16,6 +16,7 @@ use super::names;
 const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
+const LOGIN_LEEWAY: Duration = Duration::from_secs(5);
 /// More concurrent introspection calls than this is a typo, not a capacity plan.
 const MAX_CONCURRENT_LIMIT: usize = 4096;
 const URL_WITH_PATH: UrlRules = UrlRules {
@@ -123,7 +124,9 @@ pub(super) fn add_login_issuer(cx: &mut Ctx, issuers: &mut Vec<IssuerOut>, login
         issuer: login.issuer.clone(),
         jwks: Some(JwksSource::Inline(login.jwks_json())),
         algorithms,
-        leeway: DEFAULT_LEEWAY,
+        // mcpgate signs and checks these on synchronised clocks: the default 30 s of skew would
+        // only lengthen a disabled user's access past `access_ttl` (interop scenario 18).
+        leeway: LOGIN_LEEWAY,
         required_claims: vec!["exp".into(), "sub".into()],
         audiences: Vec::new(),
         require_at_jwt: true,
