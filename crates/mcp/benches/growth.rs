@@ -25,7 +25,10 @@ use serde_json::json;
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let (Some(case), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!("usage: growth <routes|literal_rules|wildcard_rules|list_json|list_sse|tokens|issuers> <n>");
         std::process::exit(2);
@@ -95,13 +98,23 @@ fn rule(pattern: String) -> McpRule {
 }
 
 fn rules(n: usize, wildcard: bool) -> f64 {
-    let name = |i: usize| if wildcard { format!("tool_{i}_*") } else { format!("tool_{i}") };
+    let name = |i: usize| {
+        if wildcard {
+            format!("tool_{i}_*")
+        } else {
+            format!("tool_{i}")
+        }
+    };
     let mcp = McpPolicy {
         tools: (0..n).map(|i| rule(name(i))).collect(),
         ..McpPolicy::default()
     };
     let policy = RoutePolicy::compile(None, &mcp);
-    let target = Target::Tool(format!("tool_{}{}", n - 1, if wildcard { "_x" } else { "" }));
+    let target = Target::Tool(format!(
+        "tool_{}{}",
+        n - 1,
+        if wildcard { "_x" } else { "" }
+    ));
     time(|| {
         black_box(policy.check_target(None, black_box(&target)).is_ok());
     })
@@ -110,8 +123,17 @@ fn rules(n: usize, wildcard: bool) -> f64 {
 /// A route with ten rules (literal and wildcard) filtering an `n`-tool list.
 fn list(n: usize, sse: bool) -> f64 {
     let mut tools: Vec<McpRule> = (0..5).map(|i| rule(format!("admin_{i}"))).collect();
-    tools.extend((0..5).map(|i| McpRule { deny: true, ..rule(format!("hidden_{i}_*")) }));
-    let policy = RoutePolicy::compile(None, &McpPolicy { tools, ..McpPolicy::default() });
+    tools.extend((0..5).map(|i| McpRule {
+        deny: true,
+        ..rule(format!("hidden_{i}_*"))
+    }));
+    let policy = RoutePolicy::compile(
+        None,
+        &McpPolicy {
+            tools,
+            ..McpPolicy::default()
+        },
+    );
     let items: Vec<_> = (0..n)
         .map(|i| json!({"name": format!("tool_{i}"), "description": "A tool of the benchmark.", "inputSchema": {"type": "object"}}))
         .collect();
@@ -141,8 +163,8 @@ impl Issuer {
     fn new(names: usize) -> Issuer {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let point = key.public_key().as_ref();
         let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k", "use": "sig", "alg": "ES256",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])});
@@ -155,18 +177,30 @@ impl Issuer {
         let yaml = format!(
             "public_url: https://mcp.example.com\nlisteners: [{{bind: '127.0.0.1:1'}}]\nissuers:\n{issuers}routes:\n  - {{name: r, path: /mcp, upstream: {{url: 'http://127.0.0.1:1/mcp'}}, auth: none}}\n"
         );
-        let config = mcpgate_config::parse_str(&yaml, std::path::Path::new("."), &|_| None).unwrap();
+        let config =
+            mcpgate_config::parse_str(&yaml, std::path::Path::new("."), &|_| None).unwrap();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let validator = TokenValidator::new(&config.issuers, reqwest::Client::new());
-        Issuer { key, rng, validator, _dir: dir }
+        Issuer {
+            key,
+            rng,
+            validator,
+            _dir: dir,
+        }
     }
 
     fn trust(names: usize) -> RouteTrust {
-        RouteTrust::new((0..names).map(|i| format!("i{i}")).collect(), RESOURCE.into())
+        RouteTrust::new(
+            (0..names).map(|i| format!("i{i}")).collect(),
+            RESOURCE.into(),
+        )
     }
 
     fn mint(&self, issuer: usize, sub: usize) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"k","typ":"at+jwt"}"#);
         let claims = json!({"iss": format!("https://idp{issuer}.example.com"), "sub": format!("user-{sub}"),
             "aud": RESOURCE, "exp": now + 3600, "iat": now, "scope": "mcp:read"});
@@ -177,7 +211,10 @@ impl Issuer {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// `n` distinct tokens validated once each (the cache fills up to its bound), then the cost of
@@ -189,10 +226,14 @@ fn tokens(n: usize) -> f64 {
     let mut last = String::new();
     for sub in 0..n {
         last = issuer.mint(0, sub);
-        rt.block_on(issuer.validator.validate(&last, &trust)).unwrap();
+        rt.block_on(issuer.validator.validate(&last, &trust))
+            .unwrap();
     }
     time(|| {
-        black_box(rt.block_on(issuer.validator.validate(black_box(&last), &trust)).is_ok());
+        black_box(
+            rt.block_on(issuer.validator.validate(black_box(&last), &trust))
+                .is_ok(),
+        );
     })
 }
 
@@ -202,8 +243,12 @@ fn issuers(n: usize) -> f64 {
     let issuer = Issuer::new(n);
     let trust = Issuer::trust(n);
     let token = issuer.mint(n - 1, 0);
-    rt.block_on(issuer.validator.validate(&token, &trust)).unwrap();
+    rt.block_on(issuer.validator.validate(&token, &trust))
+        .unwrap();
     time(|| {
-        black_box(rt.block_on(issuer.validator.validate(black_box(&token), &trust)).is_ok());
+        black_box(
+            rt.block_on(issuer.validator.validate(black_box(&token), &trust))
+                .is_ok(),
+        );
     })
 }

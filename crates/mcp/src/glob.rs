@@ -21,6 +21,14 @@ impl Glob {
         plain.then(|| self.pattern.iter().collect())
     }
 
+    /// The literal text before the first wildcard (all of it for a literal pattern).
+    pub fn prefix(&self) -> String {
+        self.pattern
+            .iter()
+            .take_while(|c| !matches!(c, '*' | '?'))
+            .collect()
+    }
+
     pub fn matches(&self, s: &str) -> bool {
         // Names are nearly always ASCII: match bytes then, without collecting the text's chars
         // (an allocation per rule per call, measured as the cost of long rule lists).
