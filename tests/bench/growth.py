@@ -126,6 +126,13 @@ linear ([benchmarks-growth.svg](benchmarks-growth.svg)):
 
 {table(rows)}
 
+Before and after the change that made routing and rules sublinear (the same bench run on the commit
+before it, same machine, same hour; "after" is the range of two runs): finding the last of 10,000
+routes 45.4 µs → 0.09–0.13 µs; judging a call against the last of 1,000 named-tool rules
+61.1 µs → 0.06–0.07 µs, of 1,000 wildcard rules 109.4 µs → 0.32–0.39 µs; filtering a 200-tool list
+301 µs → 139–174 µs, a 10,000-tool list 22.3 ms → 8.7–12.6 ms. With one route a lookup costs about
+the same as before (71 ns before, 80–100 ns after: prefix hashes instead of one compare).
+
 Reading it:
 - Routing used to scan every route (a prefix compare each): the table is now hash maps by host and
   path, looked up with the request path's own prefixes, so 10,000 routes cost what one does.
