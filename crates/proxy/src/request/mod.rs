@@ -12,6 +12,7 @@ mod failure;
 mod forward;
 mod limits;
 mod logging;
+pub(crate) mod names;
 mod phases;
 mod response;
 
@@ -207,7 +208,7 @@ impl ProxyHttp for McpProxy {
         } else {
             ctx.path.as_str()
         };
-        let host = phases::header_str(req, "host").unwrap_or("-");
+        let host = phases::header_str(req, &names::HOST).unwrap_or("-");
         format!("{} {path}, Host: {host}", req.method)
     }
 
