@@ -3,9 +3,10 @@ against the direct upstream and against nginx, for HTTP/1.1 and HTTP/2, with and
 
 Started by tests/bench/run.sh (which installs nginx-light, wrk, h2load, node and openssl and builds
 mcpgate --release).
-usage: bench.py [--quick] [--write-doc]
+usage: bench.py [--quick] [--write-doc] [--doc-only]
   --quick      shorter runs, 16 connections only (a smoke run of about 2 minutes)
   --write-doc  rewrite the generated section of docs/benchmarks.md and docs/benchmarks.svg
+  --doc-only   rewrite them from the last run's .out/results.json, measuring nothing
 """
 
 from __future__ import annotations
@@ -547,6 +548,9 @@ def start_servers(ports: Ports, gateway: bool = True) -> subprocess.Popen | None
 
 
 def main() -> int:
+    if "--doc-only" in sys.argv:
+        write_doc(json.loads((OUT / "results.json").read_text()))
+        return 0
     OUT.mkdir(exist_ok=True)
     for tool in ("nginx", "wrk", "h2load", "node", "openssl"):
         if not shutil.which(tool):
@@ -594,8 +598,8 @@ def protocol_table(results: list[dict], proto: Protocol) -> list[str]:
     tls = next((r["tls"] for r in matrix_rows(results, proto) if r.get("tls")), None)
     lines = [f"**{proto.label}** — {proto.tool}{f', {tls}' if tls else ''}", "",
              "| variant | conns | req/s | × direct | × nginx | × bare pingora | p50 µs | p99 µs | p99.9 µs "
-             "| added p99 vs direct µs | server CPU µs/req | CPU × nginx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| added p99 vs direct µs | server CPU µs/req | CPU × nginx | CPU × bare pingora |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in matrix_rows(results, proto):
         d = find(results, "direct", r["conns"], proto.key)
         n = find(results, "nginx", r["conns"], proto.key)
@@ -604,7 +608,8 @@ def protocol_table(results: list[dict], proto: Protocol) -> list[str]:
             f"| {r['title']} | {r['conns']} | {r['rps']:.0f} | {r['rps'] / d['rps']:.2f} | {r['rps'] / n['rps']:.2f} | "
             f"{ratio(r['rps'], b['rps'] if b else None)} | "
             f"{r['p50_us']} | {r['p99_us']} | {r['p999_us']} | {r['p99_us'] - d['p99_us']} | "
-            f"{cpu_cell(r.get('cpu_us'))} | {ratio(r.get('cpu_us'), n.get('cpu_us'))} |"
+            f"{cpu_cell(r.get('cpu_us'))} | {ratio(r.get('cpu_us'), n.get('cpu_us'))} | "
+            f"{ratio(r.get('cpu_us'), b.get('cpu_us') if b else None)} |"
         )
     return lines + [""]
 
