@@ -2,14 +2,10 @@
 //!
 //! A route owns its exact path and every sub-path below it (`/github/mcp` owns `/github/mcp/sse`,
 //! never `/github/mcpx`). Host-bound routes win over host-less ones, then the longest path wins.
+//! A request looks up only the paths that could own it — its own and each of its `/`-prefixes —
+//! so the cost grows with the depth of the request path, not with the number of routes.
 
-/// One routable entry: the route's index in the configuration, its host and path.
-#[derive(Debug, Clone)]
-struct Entry {
-    index: usize,
-    host: Option<String>,
-    path: String,
-}
+use std::collections::HashMap;
 
 /// Which route a request hit, and the part of the path below the route's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,50 +15,59 @@ pub struct RouteMatch<'a> {
     pub remainder: &'a str,
 }
 
+/// Route index by path; of two routes with one path, the first configured.
+type ByPath = HashMap<String, usize>;
+
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    entries: Vec<Entry>,
+    /// Host-bound routes by (lower-case) host, then path.
+    by_host: HashMap<String, ByPath>,
+    /// Routes for any host, by path.
+    any_host: ByPath,
 }
 
 impl RouteTable {
     /// Build from `(host, path)` pairs in configuration order; paths must already be normalised
     /// (no trailing slash except `/`), hosts lower-case.
     pub fn new<'a>(routes: impl IntoIterator<Item = (Option<&'a str>, &'a str)>) -> RouteTable {
-        let mut entries: Vec<Entry> = routes
-            .into_iter()
-            .enumerate()
-            .map(|(index, (host, path))| Entry {
-                index,
-                host: host.map(str::to_ascii_lowercase),
-                path: path.to_string(),
-            })
-            .collect();
-        // Host-bound first, then longest path first: the first hit is the best hit.
-        entries.sort_by(|a, b| {
-            b.host
-                .is_some()
-                .cmp(&a.host.is_some())
-                .then(b.path.len().cmp(&a.path.len()))
-        });
-        RouteTable { entries }
+        let mut table = RouteTable::default();
+        for (index, (host, path)) in routes.into_iter().enumerate() {
+            let by_path = match host {
+                Some(h) => table.by_host.entry(h.to_ascii_lowercase()).or_default(),
+                None => &mut table.any_host,
+            };
+            by_path.entry(path.to_string()).or_insert(index);
+        }
+        table
     }
 
     /// Find the route for a request. `host` is the raw Host/authority value (port and case ignored).
     pub fn find<'p>(&self, host: Option<&str>, path: &'p str) -> Option<RouteMatch<'p>> {
-        let host = host.map(normalize_host);
-        self.entries.iter().find_map(|e| {
-            if let Some(want) = &e.host {
-                if host.as_deref() != Some(want.as_str()) {
-                    return None;
-                }
-            }
-            let remainder = path_remainder(&e.path, path)?;
-            Some(RouteMatch {
-                index: e.index,
-                remainder,
-            })
-        })
+        let host_bound = host
+            .filter(|_| !self.by_host.is_empty())
+            .and_then(|h| self.by_host.get(&normalize_host(h)));
+        host_bound
+            .and_then(|by_path| longest_owner(by_path, path))
+            .or_else(|| longest_owner(&self.any_host, path))
     }
+}
+
+/// The route in `by_path` with the longest path that owns `path`: `path` itself, then each of
+/// its prefixes that ends before a `/`, then `/`.
+fn longest_owner<'p>(by_path: &ByPath, path: &'p str) -> Option<RouteMatch<'p>> {
+    if by_path.is_empty() {
+        return None;
+    }
+    let prefixes = path.rmatch_indices('/').map(|(i, _)| &path[..i]);
+    std::iter::once(path)
+        .chain(prefixes)
+        .filter(|candidate| !candidate.is_empty())
+        .chain(std::iter::once("/"))
+        .find_map(|candidate| {
+            let index = *by_path.get(candidate)?;
+            let remainder = path_remainder(candidate, path)?;
+            Some(RouteMatch { index, remainder })
+        })
 }
 
 /// `Some(rest)` when `path` is `route_path` or below it.
@@ -174,6 +179,71 @@ mod tests {
         let m = t.find(None, "/zzz").unwrap();
         assert_eq!((m.index, m.remainder), (0, "/zzz"));
         assert_eq!(t.find(None, "/").unwrap().remainder, "");
+    }
+
+    /// The matching rule as the table used to run it: every route, host-bound first, then the
+    /// longest path, the first hit wins.
+    fn reference<'p>(
+        routes: &[(Option<&str>, &str)],
+        host: Option<&str>,
+        path: &'p str,
+    ) -> Option<RouteMatch<'p>> {
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ha, pa) = routes[a];
+            let (hb, pb) = routes[b];
+            hb.is_some()
+                .cmp(&ha.is_some())
+                .then(pb.len().cmp(&pa.len()))
+        });
+        let host = host.map(normalize_host);
+        order.into_iter().find_map(|i| {
+            let (want, route_path) = routes[i];
+            if want.is_some_and(|w| host.as_deref() != Some(w)) {
+                return None;
+            }
+            let remainder = path_remainder(route_path, path)?;
+            Some(RouteMatch {
+                index: i,
+                remainder,
+            })
+        })
+    }
+
+    #[test]
+    fn lookup_by_prefix_agrees_with_trying_every_route() {
+        let routes = [
+            (None, "/a"),
+            (None, "/a/b"),
+            (Some("h.example"), "/a"),
+            (None, "/a/b"),
+            (Some("h.example"), "/a/b/c"),
+            (None, "/ab"),
+            (Some("other.example"), "/"),
+            (None, "/x/y/z"),
+            (Some("h.example"), "/a"),
+        ];
+        let with_root: Vec<_> = routes.iter().copied().chain([(None, "/")]).collect();
+        let paths = [
+            "/", "/a", "/a/", "/ab", "/abc", "/a/b", "/a/b/", "/a/bc", "/a/b/c", "/a/b/c/d", "/x",
+            "/x/y", "/x/y/z/", "/x/y/zz", "/zzz",
+        ];
+        let hosts = [
+            None,
+            Some("h.example"),
+            Some("H.Example:8443"),
+            Some("other.example."),
+            Some("nope"),
+        ];
+        for table_routes in [&routes[..], &with_root[..]] {
+            let t = RouteTable::new(table_routes.iter().copied());
+            for host in hosts {
+                for path in paths {
+                    let want = reference(table_routes, host, path);
+                    assert_eq!(t.find(host, path), want, "{host:?} {path}");
+                }
+            }
+        }
     }
 
     #[test]
