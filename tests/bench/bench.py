@@ -3,9 +3,10 @@ against the direct upstream and against nginx, for HTTP/1.1 and HTTP/2, with and
 
 Started by tests/bench/run.sh (which installs nginx-light, wrk, h2load, node and openssl and builds
 mcpgate --release).
-usage: bench.py [--quick] [--write-doc]
+usage: bench.py [--quick] [--write-doc] [--doc-only]
   --quick      shorter runs, 16 connections only (a smoke run of about 2 minutes)
   --write-doc  rewrite the generated section of docs/benchmarks.md and docs/benchmarks.svg
+  --doc-only   rewrite them from the last run's .out/results.json, measuring nothing
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import NamedTuple
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 OUT = HERE / ".out"
-MCPGATE = ROOT / "target" / "release" / "mcpgate"
+# MCPGATE overrides the gateway binary (e.g. a copy of one build, measured while another is made).
+MCPGATE = Path(os.environ.get("MCPGATE", ROOT / "target" / "release" / "mcpgate"))
 # The smallest pingora proxy on mcpgate's own pingora build (crates/bare-pingora): the framework's cost.
 BARE_PINGORA = Path(os.environ.get("BARE_PINGORA", ROOT / "target" / "release" / "bare-pingora"))
 AUDIENCE = "urn:mcpgate:bench"
@@ -389,20 +391,32 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
-def with_cpu(server: str, run) -> dict:
-    """Run a measurement and add the server's CPU cost per request: its CPU utilisation during the
-    run divided by the request rate. On a shared machine this moves far less than req/s does."""
+def with_cpu(server: str, proto: Protocol, run) -> dict:
+    """Run a measurement and add the server's CPU time per request (`cpu_us`): utime + stime of
+    its processes from /proc before and after. A wrk run is measured alone (its warm-up is a run
+    of its own), so that is the CPU time divided by the requests it made. h2load warms up inside
+    the same run without counting those requests, so there the CPU time is charged at the run's
+    utilisation (CPU seconds per second) over its request rate. On a shared machine this moves
+    far less than req/s does."""
     pids = SERVER_PIDS.get(server, [])
     c0, t0 = cpu_seconds(pids), time.monotonic()
     r = run()
-    util = (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
-    return {**r, "cpu_us": round(util / r["rps"] * 1e6, 1) if pids and r["rps"] else None}
+    cpu, elapsed = cpu_seconds(pids) - c0, time.monotonic() - t0
+    if not (pids and r["requests"] and r["rps"]):
+        return {**r, "cpu_us": None}
+    per_request = cpu / r["requests"] if proto.tool == "wrk" else cpu / elapsed / r["rps"]
+    return {**r, "cpu_us": round(per_request * 1e6, 1)}
+
+
+def warm_up(proto: Protocol, target: str, conns: int, tokens: Path | None, body: str = CALL_BODY) -> None:
+    """wrk's warm-up, a run of its own (h2load warms up inside its measured run)."""
+    if proto.tool == "wrk":
+        wrk(target, conns, WARMUP, tokens, body)
 
 
 def measure(proto: Protocol, target: str, conns: int, tokens: Path | None, body: str = CALL_BODY) -> dict:
-    """One measured run of `target` with the protocol's load generator, after a warm-up."""
+    """One measured run of `target` with the protocol's load generator (after `warm_up`)."""
     if proto.tool == "wrk":
-        wrk(target, conns, WARMUP, tokens, body)
         return wrk(target, conns, DURATION, tokens, body)
     r = h2load(target, conns, DURATION, tokens, body)
     if r["alpn"] != proto.alpn:
@@ -418,7 +432,9 @@ def report(r: dict) -> dict:
 
 
 def run_variant(ports: Ports, proto: Protocol, v: Variant, conns: int, body: str = CALL_BODY) -> dict:
-    r = with_cpu(v.server, lambda: measure(proto, url(ports, proto, v), conns, token_file(v), body))
+    target, tokens = url(ports, proto, v), token_file(v)
+    warm_up(proto, target, conns, tokens, body)
+    r = with_cpu(v.server, proto, lambda: measure(proto, target, conns, tokens, body))
     return report({**r, "protocol": proto.key, "variant": v.key, "title": v.title, "conns": conns})
 
 
@@ -532,6 +548,9 @@ def start_servers(ports: Ports, gateway: bool = True) -> subprocess.Popen | None
 
 
 def main() -> int:
+    if "--doc-only" in sys.argv:
+        write_doc(json.loads((OUT / "results.json").read_text()))
+        return 0
     OUT.mkdir(exist_ok=True)
     for tool in ("nginx", "wrk", "h2load", "node", "openssl"):
         if not shutil.which(tool):
@@ -579,8 +598,8 @@ def protocol_table(results: list[dict], proto: Protocol) -> list[str]:
     tls = next((r["tls"] for r in matrix_rows(results, proto) if r.get("tls")), None)
     lines = [f"**{proto.label}** — {proto.tool}{f', {tls}' if tls else ''}", "",
              "| variant | conns | req/s | × direct | × nginx | × bare pingora | p50 µs | p99 µs | p99.9 µs "
-             "| added p99 vs direct µs | server CPU µs/req | CPU × nginx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| added p99 vs direct µs | server CPU µs/req | CPU × nginx | CPU × bare pingora |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in matrix_rows(results, proto):
         d = find(results, "direct", r["conns"], proto.key)
         n = find(results, "nginx", r["conns"], proto.key)
@@ -589,7 +608,8 @@ def protocol_table(results: list[dict], proto: Protocol) -> list[str]:
             f"| {r['title']} | {r['conns']} | {r['rps']:.0f} | {r['rps'] / d['rps']:.2f} | {r['rps'] / n['rps']:.2f} | "
             f"{ratio(r['rps'], b['rps'] if b else None)} | "
             f"{r['p50_us']} | {r['p99_us']} | {r['p999_us']} | {r['p99_us'] - d['p99_us']} | "
-            f"{cpu_cell(r.get('cpu_us'))} | {ratio(r.get('cpu_us'), n.get('cpu_us'))} |"
+            f"{cpu_cell(r.get('cpu_us'))} | {ratio(r.get('cpu_us'), n.get('cpu_us'))} | "
+            f"{ratio(r.get('cpu_us'), b.get('cpu_us') if b else None)} |"
         )
     return lines + [""]
 
@@ -663,7 +683,9 @@ def write_doc(results: list[dict]) -> None:
         f"{'quick mode, ' if QUICK else ''}{DURATION} s per run after a {WARMUP} s warm-up, small tools/call POST; "
         "wrk and h2load use 1 thread, one request in flight per connection; gateway, load generator, "
         "upstream (nginx, 1 worker) and nginx proxy share the machine. For TLS and h2, "
-        "\"direct\" is the same upstream nginx listening with that protocol; nginx and mcpgate always talk HTTP/1.1 to it.",
+        "\"direct\" is the same upstream nginx listening with that protocol; nginx and mcpgate always talk HTTP/1.1 to it. "
+        "Server CPU µs/req: utime + stime of the server's processes (nginx: master and workers) from /proc over the "
+        "measured run, divided by its requests (h2load: the run's CPU utilisation over its request rate).",
         "",
     ]
     for proto in PROTOCOLS:

@@ -4,14 +4,18 @@ the machine's noise does not move it, so a refactor or a hot-path change can be 
 The gateway runs under `valgrind --tool=callgrind` twice, once serving FEW and once MANY
 identical keep-alive POSTs (tools/call, one cached RS256 token) to the static nginx upstream of
 bench.py; the difference of the two counts divided by MANY − FEW is the cost of one request
-without start-up, JWKS loading and shutdown. Two counts are reported: the inclusive cost of
+without start-up, JWKS loading and shutdown. Three counts are reported: the inclusive cost of
 pingora's per-connection request loop (`process_new_http`: pingora plus every mcpgate hook, and
-nothing else — background timers scale with wall time and would add noise), and of mcpgate's
-`request_filter` alone. SHA-256 of the token is not counted fairly (callgrind cannot emulate the
-CPU's SHA extensions), which is the same before and after any change.
+nothing else — background timers scale with wall time and would add noise), of mcpgate's
+`request_filter` alone, and of the token's SHA-256 inside it (`TokenDigest::of`). That one is not
+counted fairly — callgrind cannot emulate the CPU's SHA extensions, so the `sha2` crate falls back
+to its portable code, about 38k instructions for a 0.8 KB token — and is the same before and after
+any change; mcpgate's own work is also printed without it.
 
-usage: python3 tests/bench/callgrind.py [path/to/mcpgate ...]   (default: target/release/mcpgate)
+usage: python3 tests/bench/callgrind.py [--top N] [path/to/mcpgate ...]   (default: target/release/mcpgate)
 Several binaries are measured in one run, side by side (e.g. a baseline build and the current one).
+--top N also prints, per binary, mcpgate's N costliest functions per request (inclusive): the
+profile that says where the next instructions are.
 The bare pingora proxy (target/release/bare-pingora, built by run.sh) is measured in the same run
 when present: its request path is the framework's cost, and mcpgate's minus it is mcpgate's own.
 Needs what tests/bench/run.sh installs (nginx, node, openssl) and valgrind.
@@ -47,19 +51,31 @@ def post_many(port: int, token: str, n: int, route: str = ROUTE) -> None:
 COUNTED = {
     "request path": re.compile(r"HttpProxy<SV,C> as pingora_core::apps::HttpServerApp>::process_new_http::\{\{closure\}\}"),
     "request_filter": re.compile(r"mcpgate_proxy::.*as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}"),
+    # The token's SHA-256 (the cache key), inside request_filter: reported apart because callgrind
+    # runs it without the CPU's SHA extensions, at many times its real cost.
+    "token SHA-256": re.compile(r"mcpgate_auth::bearer::TokenDigest::of"),
 }
 
 
 def inclusive(out: Path) -> dict[str, int]:
-    """Inclusive instruction counts of the COUNTED functions in one callgrind output."""
+    """Inclusive instruction counts of every function in one callgrind output, by name."""
     text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
                           capture_output=True, text=True, check=True).stdout
     found: dict[str, int] = {}
     for line in text.splitlines():
-        m = re.match(r"\s*([\d,]+)\s", line)
-        for name, pattern in COUNTED.items():
-            if m and name not in found and pattern.search(line):
-                found[name] = int(m.group(1).replace(",", ""))
+        m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*)$", line)
+        if m:
+            found.setdefault(m.group(2), int(m.group(1).replace(",", "")))
+    return found
+
+
+def counted(functions: dict[str, int]) -> dict[str, int]:
+    """The COUNTED functions' inclusive counts."""
+    found: dict[str, int] = {}
+    for name, pattern in COUNTED.items():
+        hit = next((n for f, n in functions.items() if pattern.search(f)), None)
+        if hit is not None:
+            found[name] = hit
     return found
 
 
@@ -71,10 +87,32 @@ def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: 
     bench.wait_ready(f"http://127.0.0.1:{admin}/readyz", g, timeout=300)
     post_many(ports["gateway"]["plain"], token, n)
     bench.stop_all_of([g])
-    counts = inclusive(out)
-    if set(counts) != set(COUNTED):
-        raise RuntimeError(f"{out}: found only {sorted(counts)}")
-    return counts
+    functions = inclusive(out)
+    if set(counted(functions)) != set(COUNTED):
+        raise RuntimeError(f"{out}: found only {sorted(counted(functions))}")
+    return functions
+
+
+# mcpgate's hooks as pingora calls them (each `ProxyHttp` method and the future it returns; none
+# runs inside another), and the request context's making and dropping.
+HOOKS = re.compile(r"mcpgate_proxy::request::McpProxy as pingora_proxy::proxy_trait::ProxyHttp>::\w+"
+                   r"|RequestCtx as core::default::Default>::default|drop_in_place<mcpgate_proxy::request::ctx::RequestCtx>")
+
+
+def per_request(few: dict[str, int], many: dict[str, int]) -> dict[str, float]:
+    """Each mcpgate function's inclusive instructions per request."""
+    return {f: (many[f] - few.get(f, 0)) / (MANY - FEW) for f in many if "mcpgate_" in f}
+
+
+def hooks(per: dict[str, float]) -> float:
+    """Everything mcpgate's hooks cost per request, their callees included."""
+    return sum(v for f, v in per.items() if HOOKS.search(f))
+
+
+def print_top(per: dict[str, float], n: int) -> None:
+    """mcpgate's `n` costliest functions per request, inclusive (callees counted in)."""
+    for f, v in sorted(per.items(), key=lambda kv: -kv[1])[:n]:
+        print(f"  {v:9,.0f}  {f.split(' [')[0].removeprefix('???:')}")
 
 
 def bare_instructions(ports: bench.Ports, n: int) -> int:
@@ -88,34 +126,45 @@ def bare_instructions(ports: bench.Ports, n: int) -> int:
     bench.wait_port(bare["plain"], b, "bare pingora under valgrind")
     post_many(bare["plain"], "-", n, "/mcp")
     bench.stop_all_of([b])
-    counts = inclusive(out)
+    counts = counted(inclusive(out))
     if "request path" not in counts:
         raise RuntimeError(f"{out}: no request path found")
     return counts["request path"]
 
 
 def main() -> int:
-    binaries = [Path(a).resolve() for a in sys.argv[1:]] or [bench.MCPGATE]
+    args = sys.argv[1:]
+    top = int(args[args.index("--top") + 1]) if "--top" in args else 0
+    if top:
+        del args[args.index("--top"):args.index("--top") + 2]
+    binaries = [Path(a).resolve() for a in args] or [bench.MCPGATE]
     bench.OUT.mkdir(exist_ok=True)
     ports = bench.allocate_ports()
     try:
         bench.start_servers(ports, gateway=False)
         config = bench.write_gateway(ports, *bench.make_cert())
         token = (bench.OUT / "tokens-RS256.txt").read_text().split()[0]
-        results: list[tuple[Path, float]] = []
+        results: list[tuple[Path, float, float]] = []
         for binary in binaries:
             few = instructions(binary, config, ports, token, FEW)
             many = instructions(binary, config, ports, token, MANY)
-            per = {k: (many[k] - few[k]) / (MANY - FEW) for k in COUNTED}
+            few_counted, many_counted = counted(few), counted(many)
+            per = {k: (many_counted[k] - few_counted[k]) / (MANY - FEW) for k in COUNTED}
+            functions = per_request(few, many)
             print(f"{binary}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
-                  + " instructions per request (JWT + tool policy, HTTP/1.1 keep-alive)")
-            results.append((binary, per["request path"]))
+                  + f", all hooks {hooks(functions):,.0f} (without the token SHA-256 "
+                  f"{hooks(functions) - per['token SHA-256']:,.0f}) instructions per request "
+                  "(JWT + tool policy, HTTP/1.1 keep-alive)")
+            if top:
+                print_top(functions, top)
+            results.append((binary, per["request path"], per["token SHA-256"]))
         if bench.BARE_PINGORA.exists():
             bare = (bare_instructions(ports, MANY) - bare_instructions(ports, FEW)) / (MANY - FEW)
             print(f"{bench.BARE_PINGORA}: request path {bare:,.0f} instructions per request (no hooks)")
-            for binary, path in results:
+            for binary, path, sha in results:
                 print(f"{binary}: mcpgate's own work {path - bare:,.0f} instructions per request "
-                      f"({path / bare:.2f}× bare pingora)")
+                      f"({path / bare:.2f}× bare pingora); without the emulated token SHA-256 "
+                      f"{path - sha - bare:,.0f}")
     finally:
         bench.stop_all()
     return 0

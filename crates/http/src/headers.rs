@@ -86,14 +86,52 @@ pub fn connection_listed<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
     values
         .into_iter()
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty() && t != "close" && t != "keep-alive")
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !t.eq_ignore_ascii_case("keep-alive")
+        })
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The names in `map` that `Connection` lists (its own values are in the map too).
+fn listed_names(map: &HeaderMap) -> Vec<String> {
+    connection_listed(
+        map.get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// The response headers that end at the gateway: hop-by-hop ones, those the upstream's
+/// `Connection` lists, and the upstream's `Server` (it tells an attacker which server, and which
+/// version, to aim at). Found in one pass over the headers the answer has — removing each
+/// listed name whether present or not cost 4.7k instructions per request (callgrind).
+pub fn doomed_response_headers(map: &HeaderMap) -> Vec<HeaderName> {
+    let listed = listed_names(map);
+    map.keys()
+        .filter(|k| {
+            let k = k.as_str();
+            HOP_BY_HOP.contains(&k) || k == "server" || listed.iter().any(|l| l == k)
+        })
+        .cloned()
         .collect()
 }
 
 /// True when a request header must not reach the upstream. Case-insensitive, without allocating:
 /// it runs for every header of every request.
 pub fn strip_toward_upstream(name: &str) -> bool {
+    // Most headers (`host`, `accept`, `content-type`, …) begin with a letter no stripped name
+    // begins with; they are let through without walking the lists.
+    if !name
+        .as_bytes()
+        .first()
+        .is_some_and(|b| STRIPPED_FIRST_BYTES[b.to_ascii_lowercase() as usize])
+    {
+        return false;
+    }
     let listed = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
     let prefixed = |prefix: &str| {
         name.get(..prefix.len())
@@ -105,6 +143,28 @@ pub fn strip_toward_upstream(name: &str) -> bool {
         || listed(FOREIGN_IDENTITY_HEADERS)
         || FOREIGN_IDENTITY_PREFIXES.iter().any(|p| prefixed(p))
 }
+
+/// The first letters (lower case) of every name and prefix [`strip_toward_upstream`] matches.
+const STRIPPED_FIRST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let lists: [&[&str]; 5] = [
+        HOP_BY_HOP,
+        CLIENT_ONLY_REQUEST_HEADERS,
+        &[IDENTITY_HEADER_PREFIX],
+        FOREIGN_IDENTITY_HEADERS,
+        FOREIGN_IDENTITY_PREFIXES,
+    ];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut i = 0;
+        while i < lists[l].len() {
+            table[lists[l][i].as_bytes()[0].to_ascii_lowercase() as usize] = true;
+            i += 1;
+        }
+        l += 1;
+    }
+    table
+};
 
 /// Edits the request header sent upstream; the HTTP engine implements it over its own header type.
 pub trait HeaderEdit {
@@ -144,12 +204,9 @@ pub struct UpstreamHeaders<'a> {
 /// headers, `Accept-Encoding` so answers stay inspectable), set `Host`, `X-Forwarded-*` and the
 /// configured headers, drop `Expect` once the body is read, then set the caller's identity.
 pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<(), InvalidHeader> {
-    let listed = connection_listed(
-        h.map()
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
+    let listed = listed_names(h.map());
+    // One pass over the headers the request has: removing a name that is not there still costs
+    // a lookup in both of the engine's maps.
     let doomed: Vec<HeaderName> = h
         .map()
         .keys()
@@ -157,14 +214,14 @@ pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<
             strip_toward_upstream(k.as_str())
                 || listed.iter().any(|l| l == k.as_str())
                 || up.strip.contains(k)
+                // Bodies must stay inspectable (SSE framing, filtering): no compression upstream.
+                || *k == header::ACCEPT_ENCODING
         })
         .cloned()
         .collect();
     for name in &doomed {
         h.remove(name);
     }
-    // Bodies must stay inspectable (SSE framing, filtering): no compression upstream.
-    h.remove(&header::ACCEPT_ENCODING);
     h.set_static("host", up.authority.clone())?;
     let fwd = up.forwarded;
     if let Some(chain) = fwd.for_chain {
@@ -177,7 +234,7 @@ pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<
     for (name, v) in up.configured {
         h.set(name, v.clone())?;
     }
-    if up.body_read {
+    if up.body_read && h.map().contains_key(header::EXPECT) {
         // The gateway already answered `100 Continue` and holds the whole body.
         h.remove(&header::EXPECT);
     }
@@ -214,6 +271,22 @@ mod tests {
         assert!(!strip_toward_upstream("x-mc"));
         assert!(!strip_toward_upstream("mcp-x-mcp-"));
         assert!(!strip_toward_upstream("é-mcp-long-name"));
+    }
+
+    #[test]
+    fn every_listed_name_and_prefix_is_stripped_in_any_case() {
+        let lists = [
+            HOP_BY_HOP,
+            CLIENT_ONLY_REQUEST_HEADERS,
+            FOREIGN_IDENTITY_HEADERS,
+            FOREIGN_IDENTITY_PREFIXES,
+            &[IDENTITY_HEADER_PREFIX],
+        ];
+        for name in lists.into_iter().flatten() {
+            assert!(strip_toward_upstream(name), "{name}");
+            let upper = name.to_ascii_uppercase();
+            assert!(strip_toward_upstream(&upper), "{upper}");
+        }
     }
 
     #[test]

@@ -176,6 +176,71 @@ mod tests {
         assert_eq!(t.find(None, "/").unwrap().remainder, "");
     }
 
+    /// The matching rule as the table used to run it: every route, host-bound first, then the
+    /// longest path, the first hit wins.
+    fn reference<'p>(
+        routes: &[(Option<&str>, &str)],
+        host: Option<&str>,
+        path: &'p str,
+    ) -> Option<RouteMatch<'p>> {
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ha, pa) = routes[a];
+            let (hb, pb) = routes[b];
+            hb.is_some()
+                .cmp(&ha.is_some())
+                .then(pb.len().cmp(&pa.len()))
+        });
+        let host = host.map(normalize_host);
+        order.into_iter().find_map(|i| {
+            let (want, route_path) = routes[i];
+            if want.is_some_and(|w| host.as_deref() != Some(w)) {
+                return None;
+            }
+            let remainder = path_remainder(route_path, path)?;
+            Some(RouteMatch {
+                index: i,
+                remainder,
+            })
+        })
+    }
+
+    #[test]
+    fn lookup_by_prefix_agrees_with_trying_every_route() {
+        let routes = [
+            (None, "/a"),
+            (None, "/a/b"),
+            (Some("h.example"), "/a"),
+            (None, "/a/b"),
+            (Some("h.example"), "/a/b/c"),
+            (None, "/ab"),
+            (Some("other.example"), "/"),
+            (None, "/x/y/z"),
+            (Some("h.example"), "/a"),
+        ];
+        let with_root: Vec<_> = routes.iter().copied().chain([(None, "/")]).collect();
+        let paths = [
+            "/", "/a", "/a/", "/ab", "/abc", "/a/b", "/a/b/", "/a/bc", "/a/b/c", "/a/b/c/d", "/x",
+            "/x/y", "/x/y/z/", "/x/y/zz", "/zzz",
+        ];
+        let hosts = [
+            None,
+            Some("h.example"),
+            Some("H.Example:8443"),
+            Some("other.example."),
+            Some("nope"),
+        ];
+        for table_routes in [&routes[..], &with_root[..]] {
+            let t = RouteTable::new(table_routes.iter().copied());
+            for host in hosts {
+                for path in paths {
+                    let want = reference(table_routes, host, path);
+                    assert_eq!(t.find(host, path), want, "{host:?} {path}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn host_normalisation() {
         assert_eq!(normalize_host("Example.COM:80"), "example.com");

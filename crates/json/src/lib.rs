@@ -7,6 +7,7 @@
 //! and the input size is capped before any parsing starts.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -152,11 +153,15 @@ impl<'de> Visitor<'de> for ValueSeed {
         }
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE}{key}")));
+            // One lookup per key, not two (`contains_key`, then `insert`).
+            match out.entry(key) {
+                Entry::Occupied(e) => {
+                    return Err(de::Error::custom(format_args!("{DUPLICATE}{}", e.key())));
+                }
+                Entry::Vacant(e) => {
+                    e.insert(map.next_value_seed(self.child())?);
+                }
             }
-            let v = map.next_value_seed(self.child())?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }

@@ -9,17 +9,38 @@ use mcpgate_auth::Principal;
 
 use crate::jsonrpc::Target;
 
-/// What ties an audit line to the rest of the request's records.
+/// What ties an audit line to the rest of the request's records. Kept as the values themselves
+/// and written as text only when the line is written: with audit lines filtered out, formatting
+/// them anyway cost every request about 0.8k instructions (callgrind).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Correlation<'a> {
-    /// The gateway's id for the request (also on the access-log line).
-    pub request_id: &'a str,
-    /// The W3C trace id the request belongs to (its span's, or the caller's `traceparent`).
-    pub trace_id: &'a str,
+    /// The gateway's id for the request (also on the access-log line), written as 16 hex digits.
+    pub request_id: Option<u64>,
+    /// The W3C trace id the request belongs to (its span's, or the caller's `traceparent`),
+    /// written as 32 hex digits.
+    pub trace_id: Option<[u8; 16]>,
     /// Short SHA-256 of the `Mcp-Session-Id`, never the id itself (it is a bearer credential).
     pub session_hash: &'a str,
-    /// The JSON-RPC `id` of an accepted request, as JSON text.
-    pub jsonrpc_id: &'a str,
+    /// The JSON-RPC `id` of an accepted request, written as JSON text.
+    pub jsonrpc_id: Option<&'a serde_json::Value>,
+}
+
+impl Correlation<'_> {
+    fn request_id_text(&self) -> String {
+        self.request_id
+            .map(|id| format!("{id:016x}"))
+            .unwrap_or_default()
+    }
+
+    fn trace_id_text(&self) -> String {
+        self.trace_id
+            .map(|id| format!("{:032x}", u128::from_be_bytes(id)))
+            .unwrap_or_default()
+    }
+
+    fn jsonrpc_id_text(&self) -> String {
+        self.jsonrpc_id.map(|v| v.to_string()).unwrap_or_default()
+    }
 }
 
 /// Log one decision (`allow` or `deny`) with its reason, without correlation ids.
@@ -70,9 +91,10 @@ pub fn record_with(d: &Decision<'_>, c: &Correlation<'_>) {
         target_kind = kind,
         target_name = name,
         session_hash = c.session_hash,
-        request_id = c.request_id,
-        jsonrpc_id = c.jsonrpc_id,
-        trace_id = c.trace_id,
+        // Field values are only evaluated for a line that is written.
+        request_id = c.request_id_text().as_str(),
+        jsonrpc_id = c.jsonrpc_id_text().as_str(),
+        trace_id = c.trace_id_text().as_str(),
         "mcp decision"
     );
 }

@@ -2,12 +2,14 @@
 //! admin listener. Label sets are bounded: route names come from configuration, reasons and
 //! statuses from fixed lists.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, HistogramVec,
-    IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, Histogram, HistogramVec,
+    IntCounter, IntCounterVec, IntGauge,
 };
+
+use crate::telemetry::metrics::OBS;
 
 pub struct Metrics {
     pub requests: IntCounterVec,
@@ -138,4 +140,35 @@ pub fn refusals_by_reason() -> Vec<(String, u64)> {
     let mut rows: Vec<(String, u64)> = by_reason.into_iter().filter(|(_, n)| *n > 0).collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     rows
+}
+
+/// One route's series whose labels are the route alone (or the route and a fixed value), found
+/// once per configuration instead of by `with_label_values` on every request (a hash of the
+/// labels and a map lookup under a lock each). Resolved on first use, so a route no request
+/// reached exports no series, as before.
+#[derive(Default)]
+pub struct RouteSeries {
+    duration: OnceLock<Histogram>,
+    upstream_duration: OnceLock<Histogram>,
+    auth_ok: OnceLock<IntCounter>,
+}
+
+impl RouteSeries {
+    /// `mcpgate_request_duration_seconds{route}`.
+    pub fn duration(&self, route: &str) -> &Histogram {
+        self.duration
+            .get_or_init(|| METRICS.duration.with_label_values(&[route]))
+    }
+
+    /// `mcpgate_upstream_duration_seconds{route}`.
+    pub fn upstream_duration(&self, route: &str) -> &Histogram {
+        self.upstream_duration
+            .get_or_init(|| OBS.upstream_duration.with_label_values(&[route]))
+    }
+
+    /// `mcpgate_auth_decisions_total{route, reason="ok"}`: an accepted token.
+    pub fn auth_ok(&self, route: &str) -> &IntCounter {
+        self.auth_ok
+            .get_or_init(|| OBS.auth_decisions.with_label_values(&[route, "ok"]))
+    }
 }

@@ -15,6 +15,7 @@ use mcpgate_login::LoginRoute;
 use mcpgate_mcp::route::{BadIdentityHeader, RouteMcp};
 use mcpgate_ratelimit::{Limiter, Store};
 
+use crate::metrics::RouteSeries;
 use crate::upstream::{CompiledUpstream, UpstreamError};
 
 pub enum CompiledAuth {
@@ -51,6 +52,8 @@ pub struct CompiledRoute {
     /// Shown on the status page: the route's `host`, and how many tool/resource/prompt rules.
     pub host: Option<String>,
     pub rule_count: usize,
+    /// The route's own metric series, resolved once.
+    pub series: RouteSeries,
 }
 
 impl CompiledRoute {
@@ -78,6 +81,7 @@ impl CompiledRoute {
             session_idle_timeout: r.mcp.session_idle_timeout,
             host: r.host.clone(),
             rule_count: r.mcp.tools.len() + r.mcp.resources.len() + r.mcp.prompts.len(),
+            series: RouteSeries::default(),
         })
     }
 }

@@ -14,6 +14,7 @@ use pingora::proxy::Session as HttpSession;
 use pingora::{Error, ErrorType, Result};
 
 use super::ctx::{BodyState, RequestCtx};
+use super::names;
 use super::phases::header_str;
 use crate::metrics::METRICS;
 use crate::snapshot::CompiledRoute;
@@ -24,7 +25,7 @@ pub const EARLY_READ_LIMIT: u64 = 64 * 1024;
 
 /// The client waits for `100 Continue` before it sends the body.
 pub fn expects_continue(req: &RequestHeader) -> bool {
-    header_str(req, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    header_str(req, &names::EXPECT).is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
 }
 
 /// Tell a waiting client to send its body. The gateway reads every POST body itself (to judge
@@ -112,8 +113,8 @@ pub fn judge(
         &route.mcp,
         ctx.principal.as_deref(),
         body,
-        header_str(req, "mcp-method"),
-        header_str(req, "mcp-name"),
+        header_str(req, &names::MCP_METHOD),
+        header_str(req, &names::MCP_NAME),
         max_body,
     )?;
     crate::telemetry::audit_allowed(ctx, &route.name, &judged);

@@ -10,6 +10,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
 use super::ctx::{BodyState, RequestCtx};
+use super::names;
 use super::phases::{client_ip, header_str};
 
 /// The peer for this request: the route's next resolved address (502 while the name has never
@@ -50,10 +51,10 @@ pub fn prepare_request(
         peer_ip: client_ip(session),
         peer_trusted: ctx.peer_trusted,
         tls: ctx.tls,
-        host: header_str(original, "host").or(original.uri.authority().map(|a| a.as_str())),
-        incoming_for: header_str(original, "x-forwarded-for"),
-        incoming_proto: header_str(original, "x-forwarded-proto"),
-        incoming_host: header_str(original, "x-forwarded-host"),
+        host: header_str(original, &names::HOST).or(original.uri.authority().map(|a| a.as_str())),
+        incoming_for: header_str(original, &names::X_FORWARDED_FOR),
+        incoming_proto: header_str(original, &names::X_FORWARDED_PROTO),
+        incoming_host: header_str(original, &names::X_FORWARDED_HOST),
     });
     let identity = route.mcp.identity.as_ref();
     let plan = UpstreamHeaders {

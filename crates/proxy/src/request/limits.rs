@@ -20,6 +20,7 @@ use pingora::proxy::Session as HttpSession;
 use pingora::{Error, ErrorType};
 
 use super::ctx::RequestCtx;
+use super::names;
 use super::phases::{self, Phase, Stop};
 use crate::metrics::METRICS;
 use crate::snapshot::{CompiledAuth, CompiledRoute, Snapshot};
@@ -48,7 +49,7 @@ pub async fn check_unauthenticated(
     let Some(limiter) = snapshot.rate_limits.as_deref() else {
         return Ok(());
     };
-    let forwarded = phases::header_str(session.req_header(), "x-forwarded-for");
+    let forwarded = phases::header_str(session.req_header(), &names::X_FORWARDED_FOR);
     ctx.rate.ip = client_ip(phases::client_ip(session), ctx.peer_trusted, forwarded);
     let needs_token = matches!(route.auth, CompiledAuth::Required { .. });
     if !needs_token || !limiter.limits_unauthenticated() {

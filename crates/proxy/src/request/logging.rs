@@ -17,10 +17,14 @@ pub fn finish(session: &HttpSession, e: Option<&Error>, ctx: &RequestCtx) {
     let route = ctx.route_name();
     let elapsed = ctx.started.elapsed();
     // Duration first: a scrape that sees the request counted also sees its duration.
-    METRICS
-        .duration
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
+    let seconds = elapsed.as_secs_f64();
+    match ctx.route() {
+        Some(r) => r.series.duration(route).observe(seconds),
+        None => METRICS
+            .duration
+            .with_label_values(&[route])
+            .observe(seconds),
+    }
     METRICS
         .requests
         .with_label_values(&[route, status_label(status)])

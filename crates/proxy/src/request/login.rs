@@ -13,6 +13,7 @@ use mcpgate_mcp::authn::AuthFailure;
 use pingora::proxy::Session as HttpSession;
 
 use super::ctx::RequestCtx;
+use super::names;
 use super::phases::{self, header_str, Phase};
 use crate::metrics::METRICS;
 use crate::snapshot::{CompiledAuth, CompiledRoute, Snapshot};
@@ -34,14 +35,14 @@ pub async fn serve(
         return Ok(local_answer(too_big));
     };
     let req = session.req_header();
-    let forwarded = header_str(req, "x-forwarded-for");
+    let forwarded = header_str(req, &names::X_FORWARDED_FOR);
     let request = LoginRequest {
         method: req.method.as_str().to_owned(),
         path: path.to_owned(),
         query: req.uri.query().map(str::to_owned),
-        cookie: header_str(req, "cookie").map(str::to_owned),
-        content_type: header_str(req, "content-type").map(str::to_owned),
-        authorization: header_str(req, "authorization").map(str::to_owned),
+        cookie: header_str(req, &http::header::COOKIE).map(str::to_owned),
+        content_type: header_str(req, &http::header::CONTENT_TYPE).map(str::to_owned),
+        authorization: header_str(req, &http::header::AUTHORIZATION).map(str::to_owned),
         body,
         client_ip: mcpgate_ratelimit::client_ip(
             phases::client_ip(session),

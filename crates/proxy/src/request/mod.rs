@@ -13,6 +13,7 @@ mod forward;
 mod limits;
 mod logging;
 mod login;
+pub(crate) mod names;
 mod phases;
 mod response;
 
@@ -218,7 +219,7 @@ impl ProxyHttp for McpProxy {
         } else {
             ctx.path.as_str()
         };
-        let host = phases::header_str(req, "host").unwrap_or("-");
+        let host = phases::header_str(req, &names::HOST).unwrap_or("-");
         format!("{} {path}, Host: {host}", req.method)
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use http::HeaderName;
 use mcpgate_auth::{bearer_token, Principal};
 use mcpgate_http::budget::BodyBudget;
 use mcpgate_http::codes;
@@ -24,6 +25,7 @@ use pingora::proxy::Session as HttpSession;
 
 use super::body;
 use super::ctx::{BodyState, RequestCtx};
+use super::names;
 use super::McpProxy;
 use crate::snapshot::{CompiledAuth, CompiledRoute, Snapshot};
 
@@ -92,18 +94,25 @@ impl McpProxy {
         ctx: &mut RequestCtx,
         route: &CompiledRoute,
     ) -> Phase {
-        let Some(owner) = ctx.principal.as_deref().map(owner) else {
+        let Some(principal) = ctx.principal.as_deref() else {
             return Ok(()); // `auth: none`: nobody to tell apart
         };
+        let query = session.req_header().uri.query().unwrap_or_default();
+        let sid = header_str(session.req_header(), &names::MCP_SESSION_ID);
+        if sid.is_none() && query.is_empty() {
+            // Neither a session id nor a legacy endpoint query (which could carry a sealed one):
+            // no owner to compare, so none is made (two strings: about 2k instructions).
+            return Ok(());
+        }
+        let owner = owner(principal);
         if let SessionBindings::Sealed(sealer) = &self.sessions {
-            let query = session.req_header().uri.query().unwrap_or_default();
             if let Some(opened) =
                 sealer.open_endpoint_query(query, &route.name, &owner, SystemTime::now())
             {
                 ctx.upstream_query = Some(opened.map_err(|why| session_not_found(why.reason()))?);
             }
         }
-        let Some(sid) = header_str(session.req_header(), "mcp-session-id") else {
+        let Some(sid) = sid else {
             return Ok(());
         };
         let store = match &self.sessions {
@@ -212,7 +221,7 @@ fn has_body(req: &RequestHeader) -> bool {
 pub fn check_origin(req: &RequestHeader, route: &CompiledRoute) -> Phase {
     if route
         .mcp
-        .origin_allowed(header_str(req, "origin"), request_host(req))
+        .origin_allowed(header_str(req, &names::ORIGIN), request_host(req))
     {
         Ok(())
     } else {
@@ -325,7 +334,7 @@ const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 /// respects `Connection: close` when the gateway sets its keep-alive time, not that default.
 fn wants_keepalive(req: &RequestHeader) -> bool {
     req.version != http::Version::HTTP_10
-        || header_str(req, "connection").is_some_and(|v| {
+        || header_str(req, &names::CONNECTION).is_some_and(|v| {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
         })
@@ -364,7 +373,9 @@ fn store_unavailable(e: &StoreUnavailable, owner: &SessionOwner) -> LocalAnswer 
     .with_header("retry-after", "1")
 }
 
-pub fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+/// A request header's value as text (`None` when absent or not visible ASCII). Look names up
+/// by [`names`], not by `&str`.
+pub fn header_str<'a>(req: &'a RequestHeader, name: &HeaderName) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -373,20 +384,29 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     req.uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| header_str(req, "host"))
+        .or_else(|| header_str(req, &names::HOST))
 }
 
 fn declared_length(req: &RequestHeader) -> Option<u64> {
-    header_str(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
+    header_str(req, &names::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 fn headers_size(req: &RequestHeader) -> usize {
-    let uri = req.uri.to_string().len();
+    let uri = uri_len(&req.uri);
     req.headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum::<usize>()
         + uri
+}
+
+/// The length of `uri` as it displays (`scheme://authority/path?query`), without writing it
+/// out: formatting it into a `String` on every request cost about 1k instructions.
+fn uri_len(uri: &http::Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + "://".len());
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    let query = uri.query().map_or(0, |q| q.len() + 1);
+    scheme + authority + uri.path().len() + query
 }
 
 pub fn client_ip(session: &HttpSession) -> Option<IpAddr> {
@@ -400,4 +420,25 @@ fn client_addr(session: &HttpSession) -> Option<SocketAddr> {
 
 fn local_addr(session: &HttpSession) -> Option<SocketAddr> {
     session.server_addr().and_then(|a| a.as_inet()).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_len;
+
+    #[test]
+    fn uri_length_is_that_of_its_text() {
+        for text in [
+            "/",
+            "/mcp",
+            "/mcp?x=1&y=%20",
+            "http://example.com/mcp?q",
+            "https://user@example.com:8443/a/b",
+            "example.com:443",
+            "*",
+        ] {
+            let uri: http::Uri = text.parse().unwrap();
+            assert_eq!(uri_len(&uri), uri.to_string().len(), "{text}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! filtered to what the caller may use.
 
 use bytes::{Bytes, BytesMut};
-use mcpgate_http::headers::{connection_listed, HOP_BY_HOP};
+use mcpgate_http::headers::doomed_response_headers;
 use mcpgate_http::legacy_sse::EndpointMapping;
 use mcpgate_http::sse::{SseEvent, SseSplitter};
 use mcpgate_mcp::filter::{KindSet, ListFilter, SseFilter, Watch};
@@ -16,25 +16,16 @@ use pingora::Result;
 use serde_json::Value;
 
 use super::ctx::{RequestCtx, ResponseTransform};
+use super::names;
 use super::phases::header_str;
 use crate::metrics::METRICS;
 
 /// Remove hop-by-hop headers, those the upstream's `Connection` lists, and the upstream's
-/// `Server` (it tells an attacker which server, and which version, to aim at).
+/// `Server` (`mcpgate_http::headers::doomed_response_headers`).
 pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
-    let listed = connection_listed(
-        resp.headers
-            .get_all("connection")
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
-    for name in HOP_BY_HOP {
-        resp.remove_header(*name);
+    for name in doomed_response_headers(&resp.headers) {
+        resp.remove_header(&name);
     }
-    for name in &listed {
-        resp.remove_header(name.as_str());
-    }
-    resp.remove_header("server");
 }
 
 /// Mark an SSE answer so no intermediary buffers it; a legacy GET stream gets its `endpoint`
@@ -46,13 +37,9 @@ pub fn mark_sse(
 ) -> Result<bool> {
     let is_sse = resp
         .headers
-        .get("content-type")
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
+        .is_some_and(is_event_stream);
     if !is_sse {
         return Ok(false);
     }
@@ -70,6 +57,16 @@ pub fn mark_sse(
         };
     }
     Ok(true)
+}
+
+/// A `Content-Type` of `text/event-stream` (any case, parameters allowed), judged without
+/// lower-casing a copy of it on every answer.
+fn is_event_stream(content_type: &str) -> bool {
+    const SSE: &str = "text/event-stream";
+    content_type
+        .trim_start()
+        .get(..SSE.len())
+        .is_some_and(|t| t.eq_ignore_ascii_case(SSE))
 }
 
 /// Keep who owns a session the upstream just minted: seal it into the id the client gets, or
@@ -96,15 +93,16 @@ fn seal_session(
     ctx: &RequestCtx,
 ) {
     let Some(route) = ctx.route() else { return };
-    let Some(owner) = ctx.principal.as_deref().map(owner) else {
+    // Most answers mint no session: the owner (two strings) is made only for one that does.
+    let Some(minted) = resp.headers.get(&names::MCP_SESSION_ID) else {
         return;
     };
-    let Some(minted) = resp.headers.get("mcp-session-id") else {
+    let Some(owner) = ctx.principal.as_deref().map(owner) else {
         return;
     };
     let sealed = match minted.to_str() {
         Ok(id) if ctx.upstream_session_id.as_deref() == Some(id) => {
-            header_str(session.req_header(), "mcp-session-id").map(str::to_owned)
+            header_str(session.req_header(), &names::MCP_SESSION_ID).map(str::to_owned)
         }
         Ok(id) => sealer
             .seal(id, &route.name, &owner, std::time::SystemTime::now())
@@ -132,7 +130,7 @@ async fn bind_session(
     let Some(route) = ctx.route() else { return };
     let req = session.req_header();
     if req.method == http::Method::DELETE && resp.status.is_success() {
-        if let Some(sid) = header_str(req, "mcp-session-id") {
+        if let Some(sid) = header_str(req, &names::MCP_SESSION_ID) {
             let removed = sessions.remove(&session_key(&route.name, sid)).await;
             if let Err(e) = removed {
                 tracing::warn!(reason = e.reason, error = %e.detail, "deleted session stays bound until it idles out");
@@ -142,12 +140,13 @@ async fn bind_session(
     }
     let minted = resp
         .headers
-        .get("mcp-session-id")
+        .get(&names::MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok());
-    let (Some(sid), Some(owner)) = (minted, ctx.principal.as_deref().map(owner)) else {
+    let Some(sid) = minted else { return };
+    let Some(owner) = ctx.principal.as_deref().map(owner) else {
         return;
     };
-    if ctx.session_bound && header_str(req, "mcp-session-id") == Some(sid) {
+    if ctx.session_bound && header_str(req, &names::MCP_SESSION_ID) == Some(sid) {
         return;
     }
     let idle = route.session_idle_timeout;
@@ -374,7 +373,7 @@ fn seal_endpoint(
 /// (HTTP/2 frames bodies itself). Without this an HTTP/1.1 client could not find the body's end.
 fn rechunk(session: &HttpSession, resp: &mut ResponseHeader) -> Result<()> {
     resp.remove_header("content-length");
-    if !session.is_http2() && resp.headers.get("transfer-encoding").is_none() {
+    if !session.is_http2() && resp.headers.get(&names::TRANSFER_ENCODING).is_none() {
         resp.insert_header("transfer-encoding", "chunked")?;
     }
     Ok(())

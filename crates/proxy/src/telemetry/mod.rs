@@ -22,13 +22,14 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use pingora::http::RequestHeader;
 
-use crate::request::RequestCtx;
+use crate::request::{names, RequestCtx};
 use metrics::OBS;
 
 /// A request's observability state, one field of [`RequestCtx`].
 pub struct RequestTelemetry {
-    /// The gateway's id for this request (audit and access log).
-    request_id: String,
+    /// The gateway's id for this request (audit and access log), shown as 16 hex digits. Kept as
+    /// a number and formatted only where a line is written: most requests write none.
+    request_id: u64,
     started_at: SystemTime,
     /// The caller's trace context, when it sent a valid one.
     parent: Option<Context>,
@@ -51,7 +52,7 @@ pub struct RequestTelemetry {
 impl Default for RequestTelemetry {
     fn default() -> RequestTelemetry {
         RequestTelemetry {
-            request_id: format!("{:016x}", rand::random::<u64>()),
+            request_id: rand::random(),
             started_at: SystemTime::now(),
             parent: None,
             parent_from_header: false,
@@ -65,6 +66,13 @@ impl Default for RequestTelemetry {
             refused_method: None,
             refused_target: None,
         }
+    }
+}
+
+impl RequestTelemetry {
+    /// The request id as audit lines, access logs and spans show it.
+    fn request_id(&self) -> String {
+        format!("{:016x}", self.request_id)
     }
 }
 
@@ -97,11 +105,11 @@ fn extract(carrier: &dyn Extractor) -> Option<Context> {
 /// At admission: the caller's `traceparent` header and the hash of its session id.
 pub fn begin(ctx: &mut RequestCtx, req: &RequestHeader) {
     let t = &mut ctx.telemetry;
-    if req.headers.contains_key("traceparent") {
+    if req.headers.contains_key(&names::TRACEPARENT) {
         t.parent = extract(&HeaderCarrier(req));
     }
     t.parent_from_header = t.parent.is_some();
-    if let Some(sid) = req.headers.get("mcp-session-id") {
+    if let Some(sid) = req.headers.get(&names::MCP_SESSION_ID) {
         t.session_hash = mcpgate_auth::token_hash(&String::from_utf8_lossy(sid.as_bytes()));
     }
 }
@@ -186,9 +194,10 @@ pub fn upstream_answered(ctx: &mut RequestCtx, status: u16) {
     if std::mem::replace(&mut ctx.telemetry.upstream_timed, true) {
         return;
     }
-    OBS.upstream_duration
-        .with_label_values(&[ctx.route_name()])
-        .observe(at.elapsed().as_secs_f64());
+    if let Some(route) = ctx.route() {
+        let seconds = at.elapsed().as_secs_f64();
+        route.series.upstream_duration(&route.name).observe(seconds);
+    }
     if let Some(up) = &ctx.telemetry.upstream {
         up.span().set_attribute(KeyValue::new(
             "http.response.status_code",
@@ -208,11 +217,6 @@ fn trace_id(t: &RequestTelemetry) -> Option<TraceId> {
 
 /// Audit an accepted body (the request's span exists by now when tracing is on).
 pub fn audit_allowed(ctx: &RequestCtx, route: &str, judged: &mcpgate_mcp::judge::Judged) {
-    let jsonrpc_id = judged
-        .id
-        .as_ref()
-        .map(|v| v.to_string())
-        .unwrap_or_default();
     let decision = Decision {
         decision: "allow",
         reason: "policy",
@@ -221,7 +225,7 @@ pub fn audit_allowed(ctx: &RequestCtx, route: &str, judged: &mcpgate_mcp::judge:
         method: judged.method.as_deref(),
         target: judged.target.as_ref(),
     };
-    write_audit(&ctx.telemetry, &decision, &jsonrpc_id);
+    write_audit(&ctx.telemetry, &decision, judged.id.as_ref());
 }
 
 /// Audit a refusal, remembering what it refused for the span and the method metric.
@@ -237,14 +241,17 @@ pub fn audit_refused(ctx: &mut RequestCtx, facts: &AuditFacts) {
         method: facts.method.as_deref(),
         target: facts.target.as_ref(),
     };
-    write_audit(&ctx.telemetry, &decision, "");
+    write_audit(&ctx.telemetry, &decision, None);
 }
 
-fn write_audit(t: &RequestTelemetry, decision: &Decision<'_>, jsonrpc_id: &str) {
-    let trace = trace_id(t).map(|id| id.to_string()).unwrap_or_default();
+fn write_audit(
+    t: &RequestTelemetry,
+    decision: &Decision<'_>,
+    jsonrpc_id: Option<&serde_json::Value>,
+) {
     let correlation = Correlation {
-        request_id: &t.request_id,
-        trace_id: &trace,
+        request_id: Some(t.request_id),
+        trace_id: trace_id(t).map(TraceId::to_bytes),
         session_hash: &t.session_hash,
         jsonrpc_id,
     };
@@ -252,9 +259,9 @@ fn write_audit(t: &RequestTelemetry, decision: &Decision<'_>, jsonrpc_id: &str) 
 }
 
 /// The ids for the access-log line: request id and trace id (empty when there is none).
-pub fn log_ids(ctx: &RequestCtx) -> (&str, String) {
+pub fn log_ids(ctx: &RequestCtx) -> (String, String) {
     let trace = trace_id(&ctx.telemetry).map(|id| id.to_string());
-    (&ctx.telemetry.request_id, trace.unwrap_or_default())
+    (ctx.telemetry.request_id(), trace.unwrap_or_default())
 }
 
 /// The end of a request: method-class and authentication counters, and its spans ended.
@@ -272,8 +279,13 @@ fn count(ctx: &RequestCtx, status: u16) {
     OBS.mcp_requests
         .with_label_values(&[route, method_class(method), status_label(status)])
         .inc();
-    if let Some(result) = auth_result(ctx.principal.as_deref(), ctx.auth_failure) {
-        OBS.auth_decisions.with_label_values(&[route, result]).inc();
+    match (
+        auth_result(ctx.principal.as_deref(), ctx.auth_failure),
+        ctx.route(),
+    ) {
+        (Some("ok"), Some(r)) => r.series.auth_ok(route).inc(),
+        (Some(result), _) => OBS.auth_decisions.with_label_values(&[route, result]).inc(),
+        (None, _) => {}
     }
 }
 
@@ -360,7 +372,7 @@ fn end_spans(ctx: &RequestCtx, http_method: &str, status: u16) {
         KeyValue::new("http.response.status_code", i64::from(status)),
         KeyValue::new("url.path", ctx.path.clone()),
         KeyValue::new("mcpgate.route", ctx.route_name().to_owned()),
-        KeyValue::new("mcpgate.request_id", t.request_id.clone()),
+        KeyValue::new("mcpgate.request_id", t.request_id()),
         KeyValue::new("mcpgate.decision", decision),
     ];
     if let Some(r) = reason {
