@@ -185,13 +185,8 @@ impl LoginService {
             scope: None,
             csrf: None,
         };
-        let callback = self.callback_url();
-        let idp_req = IdpRequest {
-            redirect_uri: &callback,
-            state: &pending.idp_state,
-            nonce: &pending.nonce,
-            code_challenge: &pkce_challenge(&pending.idp_verifier),
-        };
+        let (callback, challenge) = (self.callback_url(), pkce_challenge(&pending.idp_verifier));
+        let idp_req = idp_request(&pending, &callback, &challenge);
         let url = match self.idp.authorize_url(&idp_req).await {
             Ok(url) => url,
             Err(e) => return self.idp_failed(&e),
@@ -252,13 +247,8 @@ impl LoginService {
                 "The identity provider answered without a code.",
             );
         };
-        let callback = self.callback_url();
-        let idp_req = IdpRequest {
-            redirect_uri: &callback,
-            state: &pending.idp_state,
-            nonce: &pending.nonce,
-            code_challenge: &pkce_challenge(&pending.idp_verifier),
-        };
+        let (callback, challenge) = (self.callback_url(), pkce_challenge(&pending.idp_verifier));
+        let idp_req = idp_request(&pending, &callback, &challenge);
         let login = match self.idp.redeem(&idp_req, code, &pending.idp_verifier).await {
             Ok(l) => l,
             Err(e) => return self.idp_failed(&e),
@@ -461,6 +451,16 @@ impl LoginService {
             self.cookie_name(),
             ttl.as_secs()
         )
+    }
+}
+
+/// The front door's side of one IdP round trip: the same values going out and coming back.
+fn idp_request<'a>(p: &'a Pending, callback: &'a str, challenge: &'a str) -> IdpRequest<'a> {
+    IdpRequest {
+        redirect_uri: callback,
+        state: &p.idp_state,
+        nonce: &p.nonce,
+        code_challenge: challenge,
     }
 }
 

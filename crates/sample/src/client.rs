@@ -15,6 +15,8 @@ use axum::Router;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use mcpgate_http::escape_html as esc;
+
 use crate::util::{lock, random_id, Running};
 
 /// Where the client logs people in.
@@ -188,12 +190,4 @@ fn page(status: StatusCode, body: &str) -> Response {
          <h1>Demo MCP client</h1>{body}"
     );
     (status, Html(html)).into_response()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -13,8 +13,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
@@ -132,14 +130,7 @@ fn client_credentials(
     form: &HashMap<String, String>,
 ) -> Option<(String, String)> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, encoded) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return None;
-        }
-        let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-        let (id, secret) = decoded.split_once(':')?;
-        return Some((id.to_owned(), secret.to_owned()));
+        return super::login::basic_credentials(value);
     }
     Some((
         form.get("client_id")?.clone(),
@@ -164,16 +155,7 @@ async fn introspect(
         id_ok & secret_ok
     });
     if !authenticated {
-        let mut response = oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"demo-issuer\""),
-        );
-        return response;
+        return super::login::invalid_client();
     }
     let delay = *lock(&state.introspection_delay);
     if !delay.is_zero() {

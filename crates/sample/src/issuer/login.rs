@@ -3,6 +3,7 @@
 //! `/token`, and `/userinfo`. One pre-registered confidential client, no
 //! client registration (the Entra ID / Google situation).
 
+use mcpgate_http::escape_html;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -240,10 +241,10 @@ fn sign_in_page(txn: &str, users: &[DemoUser]) -> String {
             format!(
                 r#"<form method="post" action="/authorize"><input type="hidden" name="txn" value="{txn}"><input type="hidden" name="user" value="{sub}"><button type="submit">{name} &lt;{email}&gt;</button></form>
 "#,
-                txn = escape(txn),
-                sub = escape(&u.sub),
-                name = escape(&u.name),
-                email = escape(&u.email),
+                txn = escape_html(txn),
+                sub = escape_html(&u.sub),
+                name = escape_html(&u.name),
+                email = escape_html(&u.email),
             )
         })
         .collect();
@@ -255,14 +256,6 @@ fn sign_in_page(txn: &str, users: &[DemoUser]) -> String {
 {buttons}</body></html>
 "#
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn html(status: StatusCode, body: &str) -> Response {
@@ -286,7 +279,7 @@ fn error_page(status: StatusCode, message: &str) -> Response {
         &format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Sign-in error</title></head>\
              <body><h1>Sign-in error</h1><p>{}</p></body></html>\n",
-            escape(message)
+            escape_html(message)
         ),
     )
 }
@@ -364,7 +357,7 @@ fn authenticate_client(
     }
 }
 
-fn invalid_client() -> Response {
+pub(super) fn invalid_client() -> Response {
     let mut response = oauth_error(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
@@ -377,7 +370,8 @@ fn invalid_client() -> Response {
     response
 }
 
-fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+/// `client_secret_basic` (RFC 6749 §2.3.1): base64 of the form-urlencoded id and secret.
+pub(super) fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     let (scheme, encoded) = value.to_str().ok()?.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
