@@ -397,6 +397,42 @@ async fn get_and_delete_bodies_are_refused_before_the_upstream() {
     assert!(s.up.heads().is_empty(), "nothing reached the upstream");
 }
 
+/// A `Connection` header may not ask the gateway to drop `Host` or `X-Forwarded-*`, nor name a
+/// non-token: refused with a reason (pingora used to close such connections without a word),
+/// and nothing reaches the upstream. Ordinary hop-by-hop nominations still pass.
+#[tokio::test]
+async fn connection_headers_that_cannot_be_honoured_are_refused_with_a_reason() {
+    let s = setup(scripts(vec![("/up", ok_result())]), "").await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port));
+    let token = s.token();
+    let body = jsonrpc(1, "ping", json!({})).to_string();
+    let post = |connection: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nConnection: {connection}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    for bad in [
+        "close, Host",
+        "close, x-forwarded-for",
+        "close, \"X-Forwarded-Proto\"",
+        "close, a, b, c, d, e, f, g, h, i",
+    ] {
+        let req = post(bad);
+        let (status, text) = tokio::task::spawn_blocking(move || raw_http(addr, &req))
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains("bad_connection_header"), "{bad}: {text}");
+    }
+    assert!(s.up.heads().is_empty(), "nothing reached the upstream");
+    let req = post("close, x-private");
+    let (status, text) = tokio::task::spawn_blocking(move || raw_http(addr, &req))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+}
+
 #[tokio::test]
 async fn subscriptions_listen_lives_under_the_stream_timeout() {
     let slow = || {

@@ -12,6 +12,8 @@ pub enum GatewayError {
     BadPath,
     BadRequest,
     BodyNotAllowed,
+    /// A `Connection` header that names a field the gateway must send, or a non-token.
+    BadConnectionHeader,
     NoRoute,
     MethodNotAllowed,
     OriginNotAllowed,
@@ -28,7 +30,10 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(self) -> u16 {
         match self {
-            GatewayError::BadPath | GatewayError::BadRequest | GatewayError::BodyNotAllowed => 400,
+            GatewayError::BadPath
+            | GatewayError::BadRequest
+            | GatewayError::BodyNotAllowed
+            | GatewayError::BadConnectionHeader => 400,
             GatewayError::NoRoute => 404,
             GatewayError::OriginNotAllowed => 403,
             GatewayError::MethodNotAllowed => 405,
@@ -47,6 +52,7 @@ impl GatewayError {
             GatewayError::BadPath => "bad_path",
             GatewayError::BadRequest => "bad_request",
             GatewayError::BodyNotAllowed => "body_not_allowed",
+            GatewayError::BadConnectionHeader => "bad_connection_header",
             GatewayError::NoRoute => "no_route",
             GatewayError::MethodNotAllowed => "method_not_allowed",
             GatewayError::OriginNotAllowed => "origin_not_allowed",
@@ -67,6 +73,9 @@ impl GatewayError {
             GatewayError::BadRequest => "malformed request",
             GatewayError::BodyNotAllowed => {
                 "GET and DELETE requests carry no body on an MCP endpoint"
+            }
+            GatewayError::BadConnectionHeader => {
+                "the Connection header names a field that cannot be dropped, or is malformed"
             }
             GatewayError::NoRoute => "no MCP endpoint at this path",
             GatewayError::MethodNotAllowed => "method not allowed on this endpoint",
@@ -93,9 +102,10 @@ impl GatewayError {
     /// JSON-RPC error code ([`crate::codes`]): the standard ones where they fit, else ours.
     fn jsonrpc_code(self) -> i64 {
         match self {
-            GatewayError::BadRequest | GatewayError::BadPath | GatewayError::BodyNotAllowed => {
-                codes::INVALID_REQUEST
-            }
+            GatewayError::BadRequest
+            | GatewayError::BadPath
+            | GatewayError::BodyNotAllowed
+            | GatewayError::BadConnectionHeader => codes::INVALID_REQUEST,
             GatewayError::NoRoute => codes::NO_ROUTE,
             GatewayError::MethodNotAllowed => codes::METHOD_NOT_ALLOWED,
             GatewayError::OriginNotAllowed => codes::FORBIDDEN,

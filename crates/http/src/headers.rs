@@ -96,6 +96,53 @@ pub fn connection_listed<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect()
 }
 
+/// Most fields one `Connection` header may name: a client has no reason for more, and each is
+/// a removal the gateway makes (pingora's general proxy loop allows the same nine).
+pub const MAX_CONNECTION_TOKENS: usize = 9;
+
+/// Why a request's `Connection` header cannot be honoured, or `None`. RFC 9110 §7.6.1 makes
+/// every field it names end at this hop, so a client that names `Host` or `X-Forwarded-*` asks
+/// the gateway to drop what it must send; a name that is not an RFC 9110 §5.6.2 token (a quoted
+/// `"X-Forwarded-For"`, a pseudo-header `:authority`) could be read as a different field by the
+/// next parser. Such requests are refused, never forwarded with those fields silently gone.
+pub fn connection_problem<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<&'static str> {
+    let mut count = 0;
+    for token in values
+        .into_iter()
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+    {
+        count += 1;
+        if count > MAX_CONNECTION_TOKENS {
+            return Some("the Connection header names too many fields");
+        }
+        if !token.iter().all(|b| is_tchar(*b)) {
+            return Some("the Connection header names something that is not a field name");
+        }
+        if PROTECTED_FROM_CONNECTION
+            .iter()
+            .any(|p| token.eq_ignore_ascii_case(p.as_bytes()))
+        {
+            return Some("the Connection header names a field the gateway sends itself");
+        }
+    }
+    None
+}
+
+/// Fields a client may not ask the gateway to drop with `Connection`.
+const PROTECTED_FROM_CONNECTION: &[&str] = &[
+    "host",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// The names in `map` that `Connection` lists (its own values are in the map too).
 fn listed_names(map: &HeaderMap) -> Vec<String> {
     connection_listed(
@@ -255,6 +302,41 @@ fn value(name: &str, v: String) -> Result<HeaderValue, InvalidHeader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_headers_that_cannot_be_honoured() {
+        let problem = |v: &[&str]| connection_problem(v.iter().map(|s| s.as_bytes()));
+        assert_eq!(problem(&[]), None);
+        assert_eq!(problem(&["keep-alive"]), None);
+        assert_eq!(problem(&["close, X-Private", "Upgrade"]), None);
+        assert_eq!(problem(&[" , ,keep-alive,"]), None);
+        for protected in [
+            "host",
+            "HOST",
+            "x-forwarded-for",
+            "X-Forwarded-Host",
+            "x-forwarded-proto",
+        ] {
+            let found = problem(&["keep-alive", protected]);
+            assert!(
+                found.is_some_and(|m| m.contains("sends itself")),
+                "{protected}"
+            );
+        }
+        for odd in ["\"x-forwarded-for\"", ":authority", "a b", "x(y)", "x/y"] {
+            let found = problem(&[odd]);
+            assert!(
+                found.is_some_and(|m| m.contains("not a field name")),
+                "{odd}"
+            );
+        }
+        let nine = ["a", "b", "c", "d", "e", "f", "g", "h", "i"].join(",");
+        assert_eq!(problem(&[&nine]), None);
+        let ten = format!("{nine}, j");
+        assert!(problem(&[&ten]).is_some_and(|m| m.contains("too many")));
+        // Split over several headers, the fields still count together.
+        assert!(problem(&[&nine, "j"]).is_some_and(|m| m.contains("too many")));
+    }
 
     #[test]
     fn connection_tokens_are_collected() {

@@ -11,6 +11,7 @@ use http::HeaderName;
 use mcpgate_auth::{bearer_token, Principal};
 use mcpgate_http::budget::BodyBudget;
 use mcpgate_http::codes;
+use mcpgate_http::headers::connection_problem;
 use mcpgate_http::path::encode_path;
 use mcpgate_http::routing::upstream_path;
 use mcpgate_http::{normalize_path, GatewayError, NormalizedPath};
@@ -191,8 +192,8 @@ pub fn find_route<'p>(
     Ok((m.index, m.remainder))
 }
 
-/// 4. Method (405), a body where MCP has none (400), and declared body length (413), before any
-///    byte of the body is read.
+/// 4. Method (405), a body where MCP has none (400), a `Connection` header that cannot be
+///    honoured (400), and declared body length (413), before any byte of the body is read.
 pub fn check_method_and_length(req: &RequestHeader, snapshot: &Snapshot) -> Phase {
     if !matches!(req.method.as_str(), "GET" | "POST" | "DELETE") {
         let refusal = LocalAnswer::from(GatewayError::MethodNotAllowed)
@@ -202,6 +203,12 @@ pub fn check_method_and_length(req: &RequestHeader, snapshot: &Snapshot) -> Phas
     if req.method != http::Method::POST && has_body(req) {
         // A GET or DELETE body means nothing to MCP, and no policy ever judges it.
         return Err(GatewayError::BodyNotAllowed.into());
+    }
+    let connection = req.headers.get_all(http::header::CONNECTION);
+    if connection_problem(connection.iter().map(|v| v.as_bytes())).is_some() {
+        // Refused here with a reason: pingora would refuse it too, later, as a client error it
+        // answers with nothing but a closed connection.
+        return Err(GatewayError::BadConnectionHeader.into());
     }
     if declared_length(req).is_some_and(|n| n > snapshot.limits.max_request_body) {
         return Err(GatewayError::BodyTooLarge.into());
