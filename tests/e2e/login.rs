@@ -24,6 +24,7 @@ fn login_yaml(key: &str, idp: &str, upstream: &str, extra: &str) -> String {
         r#"public_url: http://127.0.0.1:{{port}}
 listeners:
   - bind: 127.0.0.1:{{port}}
+    h2c: true
 admin:
   bind: 127.0.0.1:{{admin}}
 login:
@@ -880,4 +881,92 @@ async fn browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_p
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let r = c.get(authorize_url(&gw, &[])).send().await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+/// The front door's endpoints are served over HTTP/2 like any route: metadata, the code and
+/// refresh grants, and the tokens they issue, all on h2c (prior knowledge).
+#[tokio::test]
+async fn the_front_door_answers_over_http2() {
+    let d = door("").await;
+    let code = login(&mut Browser::new(), &d, "alice").await["code"].clone();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let meta = h2
+        .get(d.gw.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (meta.status().as_u16(), meta.version()),
+        (200, reqwest::Version::HTTP_2)
+    );
+    let grant =
+        |form: Vec<(&'static str, String)>| h2.post(d.gw.url("/oauth/token")).form(&form).send();
+    let first = grant(vec![
+        ("grant_type", "authorization_code".into()),
+        ("client_id", "team-cli".into()),
+        ("code", code),
+        ("redirect_uri", "http://127.0.0.1:5555/callback".into()),
+        ("code_verifier", VERIFIER.into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(first.version(), reqwest::Version::HTTP_2);
+    let first: Value = first.json().await.unwrap();
+    let refresh_token = first["refresh_token"].as_str().expect("a refresh token");
+    let second = grant(vec![
+        ("grant_type", "refresh_token".into()),
+        ("client_id", "team-cli".into()),
+        ("refresh_token", refresh_token.into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "create_item", "arguments": {"name": "x"}}});
+    let call = common::mcp_post(&h2, &d.gw.url("/mcp"), &body)
+        .bearer_auth(second["access_token"].as_str().unwrap())
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (call.status().as_u16(), call.version()),
+        (200, reqwest::Version::HTTP_2)
+    );
+}
+
+/// With `store: memory` the front door's families live in the process: after a restart the
+/// tokens it issued before are refused (fail closed: a family it cannot find is not trusted),
+/// even though the signing key is the same and their signatures still verify.
+#[tokio::test]
+async fn a_restart_with_the_memory_store_ends_every_earlier_login() {
+    let mut d = door("").await;
+    let q = login(&mut Browser::new(), &d, "alice").await;
+    let (status, tokens) = redeem(&d.gw, &q["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_tool(&d.gw, &access, "create_item").await, 200);
+    d.gw.restart().await;
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "create_item", "arguments": {"name": "x"}}});
+    let refused = common::mcp_post(&client(), &d.gw.url("/mcp"), &body)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("token_revoked"), "{text}");
+    let (status, body) = refresh(&d.gw, &refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }

@@ -38,6 +38,22 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `mcpgate run` on `dir/mcpgate.yaml`, appending to `dir/gateway.log`.
+fn spawn_in(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("gateway.log"))
+        .unwrap();
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(dir.join("mcpgate.yaml"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn mcpgate")
+}
+
 /// A running gateway process.
 pub struct Gw {
     pub child: Child,
@@ -59,23 +75,23 @@ impl Gw {
         let yaml = yaml
             .replace("{port}", &port.to_string())
             .replace("{admin}", &admin_port.to_string());
-        let cfg = dir.path().join("mcpgate.yaml");
-        std::fs::write(&cfg, yaml).unwrap();
-        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn mcpgate");
+        std::fs::write(dir.path().join("mcpgate.yaml"), yaml).unwrap();
+        std::fs::File::create(dir.path().join("gateway.log")).unwrap();
         Gw {
-            child,
+            child: spawn_in(dir.path()),
             port,
             admin_port,
             dir,
         }
+    }
+
+    /// Stop the process and start it again with the same configuration on the same ports: one
+    /// replica's restart, as its clients see it. Returns once the new process is ready.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_in(self.dir.path());
+        self.ready().await;
     }
 
     pub fn url(&self, path: &str) -> String {
