@@ -3,10 +3,14 @@ against the direct upstream and against nginx, for HTTP/1.1 and HTTP/2, with and
 
 Started by tests/bench/run.sh (which installs nginx-light, wrk, h2load, node and openssl and builds
 mcpgate --release).
-usage: bench.py [--quick] [--write-doc] [--doc-only]
+usage: bench.py [--quick] [--write-doc] [--doc-only] [--fixed-rate-only N]
   --quick      shorter runs, 16 connections only (a smoke run of about 2 minutes)
   --write-doc  rewrite the generated section of docs/benchmarks.md and docs/benchmarks.svg
   --doc-only   rewrite them from the last run's .out/results.json, measuring nothing
+  --fixed-rate-only N
+               only the fixed-rate latency comparison (nginx, then JWT + tool policy), N rounds
+               back to back, each round's added p99 printed: the spread says how much of a p99
+               is the machine's (writes .out/fixed-rate.json, leaves results.json alone)
 """
 
 from __future__ import annotations
@@ -461,6 +465,20 @@ def run_fixed_rate(ports: Ports) -> list[dict]:
     return results
 
 
+def fixed_rate_rounds(ports: Ports, rounds: int) -> int:
+    """`run_fixed_rate` `rounds` times on one set of servers; every round's numbers are kept."""
+    results: list[dict] = []
+    try:
+        start_servers(ports)
+        for n in range(rounds):
+            print(f"--- fixed-rate round {n + 1} of {rounds}", flush=True)
+            results += [{**r, "round": n + 1} for r in run_fixed_rate(ports)]
+    finally:
+        stop_all()
+    (OUT / "fixed-rate.json").write_text(json.dumps(results, indent=1))
+    return 1 if any(r.get("errors") for r in results) else 0
+
+
 def sustained(r: dict) -> bool:
     """Whether a fixed-rate run reached (nearly) its target rate; if not, the gateway was saturated."""
     return r["rps"] >= 0.95 * r["rate"]
@@ -558,6 +576,8 @@ def main() -> int:
             return 2
     fd_note = raise_fd_limit()
     ports = allocate_ports()
+    if "--fixed-rate-only" in sys.argv:
+        return fixed_rate_rounds(ports, int(sys.argv[sys.argv.index("--fixed-rate-only") + 1]))
     results: list[dict] = []
     try:
         gateway = start_servers(ports).pid  # type: ignore[union-attr]

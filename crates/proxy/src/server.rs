@@ -28,6 +28,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::{AdminApp, Readiness};
 use crate::reload::{FileDigest, Reloader};
+use crate::request::lean::Lean;
 use crate::request::{McpProxy, IN_FLIGHT};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::SniResolver;
@@ -57,6 +58,8 @@ pub enum StartError {
     Signal(std::io::Error),
     #[error("login: {0}")]
     Login(String),
+    #[error("{0}")]
+    RequestPath(String),
 }
 
 /// Where the running configuration came from, so that it can be reloaded.
@@ -396,6 +399,7 @@ fn proxy_service(
         readiness.draining.clone(),
         session_bindings(config),
         login_service(config)?,
+        Lean::configured(&server.configuration).map_err(StartError::RequestPath)?,
     );
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "mcpgate");

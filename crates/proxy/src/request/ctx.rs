@@ -105,6 +105,9 @@ pub struct RequestCtx {
     pub upstream_query: Option<String>,
     /// Body bytes this request holds against the process-wide budget.
     pub held: Option<Reservation>,
+    /// The lean path failed to proxy: its error line is written by `fail_to_proxy`, worded as
+    /// the general loop's, instead of pingora's line for a failed `request_filter`.
+    pub lean_failed: bool,
     /// Span, trace context, correlation ids (`crate::telemetry`).
     pub telemetry: crate::telemetry::RequestTelemetry,
     pub rate: super::limits::RateCtx,
@@ -136,6 +139,7 @@ impl Default for RequestCtx {
             upstream_session_id: None,
             upstream_query: None,
             held: None,
+            lean_failed: false,
             telemetry: Default::default(),
             rate: Default::default(),
             _in_flight: InFlight::start(),

@@ -31,8 +31,20 @@ pub fn choose_peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     Ok(peer)
 }
 
+/// The request the upstream gets, on either path (`upstream_request_filter`, `lean`): rewritten,
+/// and its upstream span started.
+pub fn toward_upstream(
+    session: &HttpSession,
+    upstream_request: &mut RequestHeader,
+    ctx: &mut RequestCtx,
+) -> Result<()> {
+    prepare_request(session, upstream_request, ctx)?;
+    crate::telemetry::upstream_request(ctx, upstream_request);
+    Ok(())
+}
+
 /// Rewrite the URI and headers of the request the upstream gets.
-pub fn prepare_request(
+fn prepare_request(
     session: &HttpSession,
     upstream_request: &mut RequestHeader,
     ctx: &RequestCtx,

@@ -10,6 +10,7 @@ mod body;
 mod ctx;
 mod failure;
 mod forward;
+pub mod lean;
 mod limits;
 mod logging;
 mod login;
@@ -46,6 +47,8 @@ pub struct McpProxy {
     bodies: Arc<BodyBudget>,
     /// The login front door, when configured; its store outlives snapshots.
     login: Option<Arc<LoginService>>,
+    /// The lean path for small judged POSTs; `None`: every request takes pingora's general loop.
+    lean: Option<lean::Lean>,
 }
 
 impl McpProxy {
@@ -54,6 +57,7 @@ impl McpProxy {
         draining: Arc<AtomicBool>,
         sessions: SessionBindings,
         login: Option<Arc<LoginService>>,
+        lean: Option<lean::Lean>,
     ) -> Self {
         McpProxy {
             snapshot,
@@ -61,6 +65,7 @@ impl McpProxy {
             sessions,
             bodies: Arc::default(),
             login,
+            lean,
         }
     }
 
@@ -121,7 +126,14 @@ impl ProxyHttp for McpProxy {
         ctx: &mut RequestCtx,
     ) -> Result<bool> {
         match self.request_phases(session, ctx).await {
-            Ok(()) => Ok(false),
+            Ok(()) => match self.lean.as_ref().filter(|_| lean::eligible(session, ctx)) {
+                Some(lean) => {
+                    let forwarded = lean.forward(&self.sessions, session, ctx).await;
+                    ctx.lean_failed = forwarded.is_err();
+                    forwarded.map(|()| true)
+                }
+                None => Ok(false),
+            },
             Err(Stop::Answer(a)) => {
                 answer::write_answer(session, ctx, *a).await?;
                 Ok(true)
@@ -159,9 +171,7 @@ impl ProxyHttp for McpProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        forward::prepare_request(session, upstream_request, ctx)?;
-        telemetry::upstream_request(ctx, upstream_request);
-        Ok(())
+        forward::toward_upstream(session, upstream_request, ctx)
     }
 
     async fn response_filter(
@@ -170,12 +180,7 @@ impl ProxyHttp for McpProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        telemetry::upstream_answered(ctx, resp.status.as_u16());
-        response::strip_hop_by_hop(resp);
-        limits::add_headers(resp, ctx)?;
-        let is_sse = response::mark_sse(session, resp, ctx)?;
-        response::keep_session(&self.sessions, session, resp, ctx).await;
-        response::start_list_filter(session, resp, ctx, is_sse)
+        response::answer_header(&self.sessions, session, resp, ctx).await
     }
 
     fn response_body_filter(
@@ -195,19 +200,30 @@ impl ProxyHttp for McpProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let Some(answer) = failure::failure_answer(e, ctx) else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+        let status = match failure::failure_answer(e, ctx) {
+            Some(answer) => {
+                let status = answer.status;
+                // The client may be gone by now; there is nobody left to tell.
+                let _ = answer::write_answer(session, ctx, answer).await;
+                status
+            }
+            None => 0,
         };
-        let status = answer.status;
-        // The client may be gone by now; there is nobody left to tell.
-        let _ = answer::write_answer(session, ctx, answer).await;
+        if ctx.lean_failed {
+            let summary = self.request_summary(session, ctx);
+            tracing::error!(
+                "Fail to proxy: {e}, status: {status}, tries: 1, retry: false, {summary}"
+            );
+        }
         FailToProxy {
             error_code: status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A lean-path failure has its line written by `fail_to_proxy` (see `RequestCtx::lean_failed`).
+    fn suppress_error_log(&self, _session: &HttpSession, ctx: &RequestCtx, _e: &Error) -> bool {
+        ctx.lean_failed
     }
 
     /// What pingora's own error lines say about the request: method, normalised path and host —

@@ -20,9 +20,25 @@ use super::names;
 use super::phases::header_str;
 use crate::metrics::METRICS;
 
+/// The upstream's answer header on its way to the client, on either path (`response_filter`,
+/// `lean`): timed, stripped, marked, its session kept and its list filter started.
+pub async fn answer_header(
+    sessions: &SessionBindings,
+    session: &HttpSession,
+    resp: &mut ResponseHeader,
+    ctx: &mut RequestCtx,
+) -> Result<()> {
+    crate::telemetry::upstream_answered(ctx, resp.status.as_u16());
+    strip_hop_by_hop(resp);
+    super::limits::add_headers(resp, ctx)?;
+    let is_sse = mark_sse(session, resp, ctx)?;
+    keep_session(sessions, session, resp, ctx).await;
+    start_list_filter(session, resp, ctx, is_sse)
+}
+
 /// Remove hop-by-hop headers, those the upstream's `Connection` lists, and the upstream's
 /// `Server` (`mcpgate_http::headers::doomed_response_headers`).
-pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
+fn strip_hop_by_hop(resp: &mut ResponseHeader) {
     for name in doomed_response_headers(&resp.headers) {
         resp.remove_header(&name);
     }
@@ -30,7 +46,7 @@ pub fn strip_hop_by_hop(resp: &mut ResponseHeader) {
 
 /// Mark an SSE answer so no intermediary buffers it; a legacy GET stream gets its `endpoint`
 /// event rewritten. True when the answer is SSE.
-pub fn mark_sse(
+fn mark_sse(
     session: &HttpSession,
     resp: &mut ResponseHeader,
     ctx: &mut RequestCtx,
@@ -71,7 +87,7 @@ fn is_event_stream(content_type: &str) -> bool {
 
 /// Keep who owns a session the upstream just minted: seal it into the id the client gets, or
 /// bind it in the store.
-pub async fn keep_session(
+async fn keep_session(
     sessions: &SessionBindings,
     session: &HttpSession,
     resp: &mut ResponseHeader,
@@ -171,7 +187,7 @@ fn session_started(route: &str) {
 
 /// A successful answer to a filtered `*/list` request is rewritten per caller: never cached
 /// by anyone else, never validated against another caller's copy.
-pub fn start_list_filter(
+fn start_list_filter(
     session: &HttpSession,
     resp: &mut ResponseHeader,
     ctx: &mut RequestCtx,
