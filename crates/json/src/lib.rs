@@ -144,20 +144,11 @@ impl Nesting {
 /// Keys are borrowed from the input unless they had escapes. The first [`KeySet::INLINE`] live
 /// in place and are scanned; past that they move to a hash set, so a 10,000-key object costs
 /// 10,000 lookups rather than 50 million comparisons.
+#[derive(Default)]
 pub struct KeySet<'de> {
     inline: [Cow<'de, str>; KeySet::INLINE],
     len: usize,
     spilled: Option<HashSet<Cow<'de, str>>>,
-}
-
-impl Default for KeySet<'_> {
-    fn default() -> Self {
-        KeySet {
-            inline: Default::default(),
-            len: 0,
-            spilled: None,
-        }
-    }
 }
 
 impl<'de> KeySet<'de> {
@@ -173,31 +164,34 @@ impl<'de> KeySet<'de> {
         let Some(key) = map.next_key_seed(KeySeed)? else {
             return Ok(None);
         };
-        self.insert(&key)?;
+        // A copy for the set: free for a borrowed key, an allocation for an escaped one.
+        self.insert(key.clone())?;
         Ok(Some(key))
     }
 
-    fn insert<E: de::Error>(&mut self, key: &Cow<'de, str>) -> Result<(), E> {
-        let fresh = match &mut self.spilled {
-            Some(set) => set.insert(key.clone()),
-            None if self.inline[..self.len].contains(key) => false,
+    fn insert<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        let seen = match &mut self.spilled {
+            Some(set) => set.contains(&key),
+            None => self.inline[..self.len].contains(&key),
+        };
+        if seen {
+            return Err(de::Error::custom(format_args!("{DUPLICATE}{key}")));
+        }
+        match &mut self.spilled {
+            Some(set) => {
+                set.insert(key);
+            }
             None if self.len < Self::INLINE => {
-                self.inline[self.len] = key.clone();
+                self.inline[self.len] = key;
                 self.len += 1;
-                true
             }
             None => {
                 let mut set: HashSet<_> = self.inline.iter_mut().map(std::mem::take).collect();
-                set.insert(key.clone());
+                set.insert(key);
                 self.spilled = Some(set);
-                true
             }
-        };
-        if fresh {
-            Ok(())
-        } else {
-            Err(de::Error::custom(format_args!("{DUPLICATE}{key}")))
         }
+        Ok(())
     }
 }
 
@@ -242,13 +236,9 @@ impl StrictIgnore {
         Ok(())
     }
 
-    /// Skip the rest of an object whose values sit at `inner`, checking its keys in `keys`
-    /// (which may already hold the keys read before).
-    pub fn entries<'de, A: MapAccess<'de>>(
-        mut map: A,
-        mut keys: KeySet<'de>,
-        inner: Nesting,
-    ) -> Result<(), A::Error> {
+    /// Skip the rest of an object whose values sit at `inner` (the object itself was entered).
+    pub fn entries<'de, A: MapAccess<'de>>(mut map: A, inner: Nesting) -> Result<(), A::Error> {
+        let mut keys = KeySet::default();
         while keys.next_key(&mut map)?.is_some() {
             map.next_value_seed(StrictIgnore { at: inner })?;
         }
@@ -298,7 +288,7 @@ impl<'de> Visitor<'de> for StrictIgnore {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         self.at.enter()?;
-        StrictIgnore::entries(map, KeySet::default(), self.at.child())
+        StrictIgnore::entries(map, self.at.child())
     }
 }
 
