@@ -2,16 +2,19 @@
 //! (`check_mcp_headers`).
 //!
 //! Input: optional header lines (`Mcp-Method: …`, `Mcp-Name: …`) ended by a blank line, then the
-//! body; without a blank line the whole input is the body. Properties: a classified body is one
-//! the strict parser accepts; each message's method and target are the ones in the body
-//! (authorization judges the target, so it must be what the upstream will execute); headers
-//! that pass the check agree with the body after trimming and decoding the `=?base64?…?=` form,
-//! and the body's own values, sent as a 2026-07-28 client sends them, always pass.
+//! body; without a blank line the whole input is the body. Properties: `parse_body` gives the
+//! same answer (the same messages, or the same error code, message and id) as the classifier it
+//! replaced (`jsonrpc::reference`, which parses a whole `Value` first) under the default limits
+//! and a small depth bound; a classified body is one the strict parser accepts; each message's
+//! method and target are the ones in the body (authorization judges the target, so it must be
+//! what the upstream will execute); headers that pass the check agree with the body after
+//! trimming and decoding the `=?base64?…?=` form, and the body's own values, sent as a
+//! 2026-07-28 client sends them, always pass.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcpgate_mcp::jsonrpc::{
-    check_mcp_headers, decode_header_value, parse_body, Body, Limits, Message, Target,
+    check_mcp_headers, decode_header_value, parse_body, reference, Body, Limits, Message, Target,
 };
 use serde_json::Value;
 
@@ -93,8 +96,15 @@ fuzz_target!(|data: &[u8]| {
         None => (&data[..0], data),
     };
     let (method, name) = headers(head);
+    let shallow = Limits {
+        max_depth: 3,
+        ..Limits::default()
+    };
+    assert_eq!(parse_body(body, shallow), reference::parse_body(body, shallow));
     let limits = Limits::default();
-    let Ok(parsed) = parse_body(body, limits) else {
+    let classified = parse_body(body, limits);
+    assert_eq!(classified, reference::parse_body(body, limits));
+    let Ok(parsed) = classified else {
         return;
     };
     let value = mcpgate_json::parse(body, limits).expect("classified but not strict JSON");

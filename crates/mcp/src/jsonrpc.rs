@@ -4,7 +4,15 @@
 //! the upstream can never read two different messages out of one body.
 
 use mcpgate_json::JsonError;
-use serde_json::{Map, Value};
+use scan::{Fields, Params, Scalar, Scanned, TargetFields};
+use serde_json::Value;
+
+#[cfg(test)]
+mod differential;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod reference;
+mod scan;
 
 /// Bounds on the body (the strict parser's own limits).
 pub use mcpgate_json::Limits;
@@ -82,41 +90,49 @@ impl RpcError {
 
 /// Parse and classify a request body.
 pub fn parse_body(bytes: &[u8], limits: Limits) -> Result<Body, RpcError> {
-    let value = mcpgate_json::parse(bytes, limits).map_err(|e| match e {
+    match scan::scan(bytes, limits).map_err(parse_failure)? {
+        Scanned::Batch(messages) => {
+            if messages.is_empty() {
+                return Err(RpcError::new(INVALID_REQUEST, "empty batch", None));
+            }
+            messages
+                .into_iter()
+                .map(message)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Body::Batch)
+        }
+        Scanned::Single(fields) => message(fields).map(Body::Single),
+    }
+}
+
+/// The answer to a body the strict parser refused. No id: none was read with certainty.
+fn parse_failure(e: JsonError) -> RpcError {
+    match e {
         JsonError::DuplicateKey(k) => RpcError::new(
             INVALID_REQUEST,
             format!("duplicate key {k:?} in the request"),
             None,
         ),
         other => RpcError::new(PARSE_ERROR, format!("parse error: {other}"), None),
-    })?;
-    match value {
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(RpcError::new(INVALID_REQUEST, "empty batch", None));
-            }
-            items
-                .into_iter()
-                .map(message)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Body::Batch)
-        }
-        other => message(other).map(Body::Single),
     }
 }
 
-fn message(v: Value) -> Result<Message, RpcError> {
-    let Value::Object(obj) = v else {
+/// Validate one message's members (`None`: it was not an object). The order of the checks
+/// decides which error a message with several faults gets, and whether it carries the id.
+fn message(fields: Option<Fields<'_>>) -> Result<Message, RpcError> {
+    let Some(fields) = fields else {
         return Err(RpcError::new(
             INVALID_REQUEST,
             "a JSON-RPC message must be an object",
             None,
         ));
     };
-    let id = match obj.get("id") {
+    let id = match fields.id {
         None => None,
-        Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => Some(id.clone()),
-        Some(_) => {
+        Some(Scalar::Str(s)) => Some(Value::String(s.into_owned())),
+        Some(Scalar::Number(n)) => Some(Value::Number(n)),
+        Some(Scalar::Null) => Some(Value::Null),
+        Some(Scalar::Other) => {
             return Err(RpcError::new(
                 INVALID_REQUEST,
                 "id must be a string, number or null",
@@ -124,16 +140,16 @@ fn message(v: Value) -> Result<Message, RpcError> {
             ))
         }
     };
-    if obj.get("jsonrpc") != Some(&Value::String("2.0".into())) {
+    if !matches!(&fields.jsonrpc, Some(Scalar::Str(v)) if v == "2.0") {
         return Err(RpcError::new(
             INVALID_REQUEST,
             "jsonrpc must be \"2.0\"",
             id,
         ));
     }
-    let method = match obj.get("method") {
+    let method = match fields.method {
         None => None,
-        Some(Value::String(m)) => Some(m.clone()),
+        Some(Scalar::Str(m)) => Some(m.into_owned()),
         Some(_) => {
             return Err(RpcError::new(
                 INVALID_REQUEST,
@@ -143,7 +159,7 @@ fn message(v: Value) -> Result<Message, RpcError> {
         }
     };
     let Some(method) = method else {
-        if obj.contains_key("result") || obj.contains_key("error") {
+        if fields.answer {
             return Ok(Message {
                 id,
                 method: None,
@@ -157,11 +173,10 @@ fn message(v: Value) -> Result<Message, RpcError> {
             id,
         ));
     };
-    let params = match obj.get("params") {
-        None => None,
-        Some(Value::Object(p)) => Some(p),
-        Some(Value::Array(_)) => None,
-        Some(_) => {
+    let params = match fields.params {
+        None | Some(Params::Array) => None,
+        Some(Params::Object(p)) => Some(p),
+        Some(Params::Other) => {
             return Err(RpcError::new(
                 INVALID_REQUEST,
                 "params must be an object or array",
@@ -171,7 +186,8 @@ fn message(v: Value) -> Result<Message, RpcError> {
     };
     let target =
         target(&method, params).map_err(|m| RpcError::new(INVALID_PARAMS, m, id.clone()))?;
-    let kind = if obj.contains_key("id") {
+    // A member "id" of any accepted type (null included) makes a request.
+    let kind = if id.is_some() {
         MessageKind::Request
     } else {
         MessageKind::Notification
@@ -184,20 +200,18 @@ fn message(v: Value) -> Result<Message, RpcError> {
     })
 }
 
-fn target(method: &str, params: Option<&Map<String, Value>>) -> Result<Option<Target>, String> {
-    let field = |name: &str| -> Result<String, String> {
-        params
-            .and_then(|p| p.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{method} needs a string params.{name}"))
+/// The target of `method`, from its `params` object's string member.
+fn target(method: &str, params: Option<TargetFields<'_>>) -> Result<Option<Target>, String> {
+    let (make, field): (fn(String) -> Target, &str) = match method {
+        "tools/call" => (Target::Tool, "name"),
+        "resources/read" => (Target::Resource, "uri"),
+        "prompts/get" => (Target::Prompt, "name"),
+        _ => return Ok(None),
     };
-    Ok(match method {
-        "tools/call" => Some(Target::Tool(field("name")?)),
-        "resources/read" => Some(Target::Resource(field("uri")?)),
-        "prompts/get" => Some(Target::Prompt(field("name")?)),
-        _ => None,
-    })
+    params
+        .and_then(|p| p.take(field))
+        .map(|value| Some(make(value.into_owned())))
+        .ok_or_else(|| format!("{method} needs a string params.{field}"))
 }
 
 /// MCP 2026-07-28 request headers must agree with the body (authorization uses the body).
