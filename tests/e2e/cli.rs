@@ -68,6 +68,32 @@ fn check_accepts_valid_and_lists_every_error_with_its_key() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// `MCPGATE_REQUEST_PATH` takes `lean` or `general`; a misspelt value stops the gateway at
+/// start-up with the variable named, rather than silently picking a path.
+#[test]
+fn an_unknown_request_path_stops_the_gateway_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_file(
+        dir.path(),
+        "mcpgate.yaml",
+        &format!("public_url: http://127.0.0.1:{port}\nlisteners:\n  - bind: 127.0.0.1:{port}\nroutes:\n  - name: r\n    path: /mcp\n    upstream: {{ url: http://127.0.0.1:9/mcp }}\n    auth: none\n"),
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("MCPGATE_REQUEST_PATH", "genral")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits by itself");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("MCPGATE_REQUEST_PATH=\"genral\""), "{stderr}");
+}
+
 #[test]
 fn version_and_help() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
