@@ -83,7 +83,8 @@ H1 = PROTOCOLS[0]
 class Variant(NamedTuple):
     key: str
     title: str
-    server: str  # "direct" (upstream nginx), "nginx" (nginx reverse proxy), "pingora" (bare) or "gateway"
+    server: str  # "direct" (upstream nginx), "nginx" (nginx reverse proxy), "pingora" (bare), "gateway" or
+    # "gateway-general" (the same gateway with MCPGATE_REQUEST_PATH=general)
     path: str
     tokens: str | None = None  # file in OUT with one bearer token per line
 
@@ -96,6 +97,8 @@ VARIANTS = [
     Variant("jwt-rs256", "4. mcpgate, JWT RS256 (cached)", "gateway", "/jwt/mcp", "tokens-RS256.txt"),
     Variant("jwt-es256", "4. mcpgate, JWT ES256 (cached)", "gateway", "/jwt/mcp", "tokens-ES256.txt"),
     Variant("policy", "5. mcpgate, JWT + tool policy", "gateway", "/policy/mcp", "tokens-RS256.txt"),
+    Variant("policy-general", "5g. the same on pingora's general loop", "gateway-general", "/policy/mcp",
+            "tokens-RS256.txt"),
     Variant("introspection", "6. mcpgate, introspection (cached)", "gateway", "/introspect/mcp", "opaque.txt"),
 ]
 LIST_VARIANTS = [
@@ -124,9 +127,11 @@ def allocate_ports() -> Ports:
     gw = free_port()
     ports = {server: {kind: free_port() for kind in ("plain", "tls", "h2c")} for server in ("direct", "nginx")}
     ports["gateway"] = {"plain": gw, "tls": free_port(), "h2c": gw}
+    general = free_port()
+    ports["gateway-general"] = {"plain": general, "tls": free_port(), "h2c": general}
     bare = free_port()
     ports["pingora"] = {"plain": bare, "tls": free_port(), "h2c": bare}
-    ports["other"] = {name: free_port() for name in ("admin", "introspection", "sse")}
+    ports["other"] = {name: free_port() for name in ("admin", "admin-general", "introspection", "sse")}
     return ports
 
 
@@ -271,15 +276,17 @@ http {{
     return a, b
 
 
-def write_gateway(ports: Ports, cert: Path, key: Path) -> Path:
-    gw, up, other = ports["gateway"], ports["direct"]["plain"], ports["other"]
+def write_gateway(ports: Ports, cert: Path, key: Path, server: str = "gateway", admin: str = "admin") -> Path:
+    """The gateway's configuration for `server`'s ports (`gateway`, or `gateway-general`: the same
+    gateway run with MCPGATE_REQUEST_PATH=general, pingora's general loop for every request)."""
+    gw, up, other = ports[server], ports["direct"]["plain"], ports["other"]
     tools = "    tools:\n      - { match: \"delete_*\", scopes: [mcp:admin] }\n      - { match: \"tool_1*\", scopes: [mcp:admin] }\n      - { match: \"*\", scopes: [mcp:read] }\n"
     jwt = "    auth: { issuers: [bench] }\n"
     cfg = f"""public_url: http://127.0.0.1:{gw['plain']}
 listeners:
   - {{ bind: "127.0.0.1:{gw['plain']}", h2c: true }}
   - {{ bind: "127.0.0.1:{gw['tls']}", tls: {{ cert: "{cert}", key: "{key}" }} }}
-admin: {{ bind: "127.0.0.1:{other['admin']}" }}
+admin: {{ bind: "127.0.0.1:{other[admin]}" }}
 logging: {{ level: warn, access_log: false }}
 issuers:
   - name: bench
@@ -311,7 +318,7 @@ routes:
     path: /listsse/mcp
     upstream: {{ url: "http://127.0.0.1:{up}/listsse" }}
 {jwt}{tools}"""
-    p = OUT / "mcpgate.yaml"
+    p = OUT / f"{server}.yaml"
     p.write_text(cfg)
     return p
 
@@ -561,7 +568,12 @@ def start_servers(ports: Ports, gateway: bool = True) -> subprocess.Popen | None
         wait_port(p, b, "bare pingora")
     g = start("mcpgate", [MCPGATE, "run", "--config", write_gateway(ports, cert, key)])
     wait_ready(f"http://127.0.0.1:{other['admin']}/readyz", g)
-    SERVER_PIDS.update(direct=[n_up.pid], nginx=[n_proxy.pid], pingora=[b.pid], gateway=[g.pid])
+    general = start("mcpgate-general", [MCPGATE, "run", "--config",
+                                        write_gateway(ports, cert, key, "gateway-general", "admin-general")],
+                    env={"MCPGATE_REQUEST_PATH": "general"})
+    wait_ready(f"http://127.0.0.1:{other['admin-general']}/readyz", general)
+    SERVER_PIDS.update(direct=[n_up.pid], nginx=[n_proxy.pid], pingora=[b.pid], gateway=[g.pid],
+                       **{"gateway-general": [general.pid]})
     return g
 
 

@@ -12,8 +12,10 @@ counted fairly — callgrind cannot emulate the CPU's SHA extensions, so the `sh
 to its portable code, about 38k instructions for a 0.8 KB token — and is the same before and after
 any change; mcpgate's own work is also printed without it.
 
-usage: python3 tests/bench/callgrind.py [--top N] [path/to/mcpgate ...]   (default: target/release/mcpgate)
+usage: python3 tests/bench/callgrind.py [--top N] [--general] [path/to/mcpgate ...]   (default: target/release/mcpgate)
 Several binaries are measured in one run, side by side (e.g. a baseline build and the current one).
+--general also measures each binary with MCPGATE_REQUEST_PATH=general (pingora's general proxy loop
+instead of the lean path), so the two request paths are compared in the same run.
 --top N also prints, per binary, mcpgate's N costliest functions per request (inclusive): the
 profile that says where the next instructions are.
 The bare pingora proxy (target/release/bare-pingora, built by run.sh) is measured in the same run
@@ -49,6 +51,9 @@ def post_many(port: int, token: str, n: int, route: str = ROUTE) -> None:
 
 
 COUNTED = {
+    # The connection's task: the request loop plus what pingora-core does around each request on a
+    # keep-alive connection — chiefly moving pingora-proxy's per-request future into its box.
+    "connection task": re.compile(r"<T as pingora_core::apps::ServerApp>::process_new::\{\{closure\}\}"),
     "request path": re.compile(r"HttpProxy<SV,C> as pingora_core::apps::HttpServerApp>::process_new_http::\{\{closure\}\}"),
     "request_filter": re.compile(r"mcpgate_proxy::.*as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}"),
     # The token's SHA-256 (the cache key), inside request_filter: reported apart because callgrind
@@ -79,10 +84,11 @@ def counted(functions: dict[str, int]) -> dict[str, int]:
     return found
 
 
-def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: int) -> dict[str, int]:
-    out = bench.OUT / f"callgrind.{binary.parent.name}.{n}.out"
+def instructions(binary: Path, config: Path, ports: bench.Ports, token: str, n: int,
+                 path: str = "lean") -> dict[str, int]:
+    out = bench.OUT / f"callgrind.{binary.parent.name}-{binary.name}.{path}.{n}.out"
     g = bench.start(f"callgrind-{n}", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                       binary, "run", "--config", config])
+                                       binary, "run", "--config", config], env={"MCPGATE_REQUEST_PATH": path})
     admin = ports["other"]["admin"]
     bench.wait_ready(f"http://127.0.0.1:{admin}/readyz", g, timeout=300)
     post_many(ports["gateway"]["plain"], token, n)
@@ -115,7 +121,7 @@ def print_top(per: dict[str, float], n: int) -> None:
         print(f"  {v:9,.0f}  {f.split(' [')[0].removeprefix('???:')}")
 
 
-def bare_instructions(ports: bench.Ports, n: int) -> int:
+def bare_instructions(ports: bench.Ports, n: int) -> dict[str, int]:
     """The bare pingora proxy's request path for `n` POSTs (its token is ignored: no hooks)."""
     out = bench.OUT / f"callgrind.bare-pingora.{n}.out"
     cert, key = bench.make_cert()
@@ -127,9 +133,9 @@ def bare_instructions(ports: bench.Ports, n: int) -> int:
     post_many(bare["plain"], "-", n, "/mcp")
     bench.stop_all_of([b])
     counts = counted(inclusive(out))
-    if "request path" not in counts:
+    if "request path" not in counts or "connection task" not in counts:
         raise RuntimeError(f"{out}: no request path found")
-    return counts["request path"]
+    return counts
 
 
 def main() -> int:
@@ -137,6 +143,8 @@ def main() -> int:
     top = int(args[args.index("--top") + 1]) if "--top" in args else 0
     if top:
         del args[args.index("--top"):args.index("--top") + 2]
+    paths = ["lean", "general"] if "--general" in args else ["lean"]
+    args = [a for a in args if a != "--general"]
     binaries = [Path(a).resolve() for a in args] or [bench.MCPGATE]
     bench.OUT.mkdir(exist_ok=True)
     ports = bench.allocate_ports()
@@ -144,27 +152,33 @@ def main() -> int:
         bench.start_servers(ports, gateway=False)
         config = bench.write_gateway(ports, *bench.make_cert())
         token = (bench.OUT / "tokens-RS256.txt").read_text().split()[0]
-        results: list[tuple[Path, float, float]] = []
+        results: list[tuple[str, dict[str, float]]] = []
         for binary in binaries:
-            few = instructions(binary, config, ports, token, FEW)
-            many = instructions(binary, config, ports, token, MANY)
-            few_counted, many_counted = counted(few), counted(many)
-            per = {k: (many_counted[k] - few_counted[k]) / (MANY - FEW) for k in COUNTED}
-            functions = per_request(few, many)
-            print(f"{binary}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
-                  + f", all hooks {hooks(functions):,.0f} (without the token SHA-256 "
-                  f"{hooks(functions) - per['token SHA-256']:,.0f}) instructions per request "
-                  "(JWT + tool policy, HTTP/1.1 keep-alive)")
-            if top:
-                print_top(functions, top)
-            results.append((binary, per["request path"], per["token SHA-256"]))
+            for path in paths:
+                few = instructions(binary, config, ports, token, FEW, path)
+                many = instructions(binary, config, ports, token, MANY, path)
+                few_counted, many_counted = counted(few), counted(many)
+                per = {k: (many_counted[k] - few_counted[k]) / (MANY - FEW) for k in COUNTED}
+                functions = per_request(few, many)
+                name = f"{binary} ({path} path)"
+                print(f"{name}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
+                      + f", all hooks {hooks(functions):,.0f} (without the token SHA-256 "
+                      f"{hooks(functions) - per['token SHA-256']:,.0f}) instructions per request "
+                      "(JWT + tool policy, HTTP/1.1 keep-alive)")
+                if top:
+                    print_top(functions, top)
+                results.append((name, per))
         if bench.BARE_PINGORA.exists():
-            bare = (bare_instructions(ports, MANY) - bare_instructions(ports, FEW)) / (MANY - FEW)
-            print(f"{bench.BARE_PINGORA}: request path {bare:,.0f} instructions per request (no hooks)")
-            for binary, path, sha in results:
-                print(f"{binary}: mcpgate's own work {path - bare:,.0f} instructions per request "
-                      f"({path / bare:.2f}× bare pingora); without the emulated token SHA-256 "
-                      f"{path - sha - bare:,.0f}")
+            few, many = bare_instructions(ports, FEW), bare_instructions(ports, MANY)
+            bare = {k: (many[k] - few[k]) / (MANY - FEW) for k in few}
+            print(f"{bench.BARE_PINGORA}: request path {bare['request path']:,.0f}, connection task "
+                  f"{bare['connection task']:,.0f} instructions per request (no hooks)")
+            for name, per in results:
+                own = per["request path"] - bare["request path"]
+                print(f"{name}: mcpgate's own work {own:,.0f} instructions per request "
+                      f"({per['request path'] / bare['request path']:.2f}× bare pingora's request path, "
+                      f"{per['connection task'] / bare['connection task']:.2f}× its connection task); "
+                      f"without the emulated token SHA-256 {own - per['token SHA-256']:,.0f}")
     finally:
         bench.stop_all()
     return 0

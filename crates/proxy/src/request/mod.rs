@@ -32,6 +32,9 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 pub use ctx::{RequestCtx, IN_FLIGHT};
+
+/// The per-request context as pingora holds it.
+pub type Ctx = Box<RequestCtx>;
 use phases::{Phase, Stop};
 
 use crate::snapshot::SharedSnapshot;
@@ -114,16 +117,20 @@ impl McpProxy {
 
 #[async_trait]
 impl ProxyHttp for McpProxy {
-    type CTX = RequestCtx;
+    /// Boxed: pingora-proxy keeps the context in its per-request future three times over (rustc
+    /// stores async arguments both as arguments and as moved locals), and moves that future
+    /// twice per request. A 1 KiB context made it 3.3 KiB larger, in every idle SSE stream and
+    /// in every request's copies (issue 16's memory profile); a box is 8 bytes.
+    type CTX = Ctx;
 
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+    fn new_ctx(&self) -> Ctx {
+        Box::default()
     }
 
     async fn request_filter(
         &self,
         session: &mut HttpSession,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<bool> {
         match self.request_phases(session, ctx).await {
             Ok(()) => match self.lean.as_ref().filter(|_| lean::eligible(session, ctx)) {
@@ -147,7 +154,7 @@ impl ProxyHttp for McpProxy {
         session: &mut HttpSession,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         let Some(limit) = ctx.snapshot.as_ref().map(|s| s.limits.max_request_body) else {
             return Ok(());
@@ -160,7 +167,7 @@ impl ProxyHttp for McpProxy {
     async fn upstream_peer(
         &self,
         _session: &mut HttpSession,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<Box<HttpPeer>> {
         forward::choose_peer(ctx)
     }
@@ -169,7 +176,7 @@ impl ProxyHttp for McpProxy {
         &self,
         session: &mut HttpSession,
         upstream_request: &mut RequestHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         forward::toward_upstream(session, upstream_request, ctx)
     }
@@ -178,7 +185,7 @@ impl ProxyHttp for McpProxy {
         &self,
         session: &mut HttpSession,
         resp: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         response::answer_header(&self.sessions, session, resp, ctx).await
     }
@@ -188,7 +195,7 @@ impl ProxyHttp for McpProxy {
         _session: &mut HttpSession,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> Result<Option<std::time::Duration>> {
         response::transform_body(&self.sessions, ctx, body, end_of_stream);
         Ok(None)
@@ -198,7 +205,7 @@ impl ProxyHttp for McpProxy {
         &self,
         session: &mut HttpSession,
         e: &Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Ctx,
     ) -> FailToProxy {
         let status = match failure::failure_answer(e, ctx) {
             Some(answer) => {
@@ -222,13 +229,13 @@ impl ProxyHttp for McpProxy {
     }
 
     /// A lean-path failure has its line written by `fail_to_proxy` (see `RequestCtx::lean_failed`).
-    fn suppress_error_log(&self, _session: &HttpSession, ctx: &RequestCtx, _e: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &HttpSession, ctx: &Ctx, _e: &Error) -> bool {
         ctx.lean_failed
     }
 
     /// What pingora's own error lines say about the request: method, normalised path and host —
     /// never the query, which may carry a token (`?access_token=`) or a legacy session id.
-    fn request_summary(&self, session: &HttpSession, ctx: &RequestCtx) -> String {
+    fn request_summary(&self, session: &HttpSession, ctx: &Ctx) -> String {
         let req = session.req_header();
         let path = if ctx.path.is_empty() {
             "-"
@@ -239,7 +246,7 @@ impl ProxyHttp for McpProxy {
         format!("{} {path}, Host: {host}", req.method)
     }
 
-    async fn logging(&self, session: &mut HttpSession, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut HttpSession, e: Option<&Error>, ctx: &mut Ctx) {
         if ctx.held.take().is_some() {
             // Whatever the request still held (it may have ended mid-body) is given back now.
             let used = i64::try_from(self.bodies.used()).unwrap_or(i64::MAX);
