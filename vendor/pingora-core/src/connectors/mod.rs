@@ -241,7 +241,18 @@ impl TransportConnector {
             .await
             .or_err(InternalError, "offload runtime failure")??
         } else {
-            do_connect(peer, bind_to, alpn_override, &self.tls_ctx.ctx, None).await?
+            // mcpgate patch: a new connection's state (TCP connect and TLS handshake, about
+            // 8.9 KB) lives in its own allocation while it is made. Inline, it sized every future
+            // that awaits a session (the proxy's per-request future among them), for the whole
+            // life of the request, although a pooled connection needs none of it.
+            Box::pin(do_connect(
+                peer,
+                bind_to,
+                alpn_override,
+                &self.tls_ctx.ctx,
+                None,
+            ))
+            .await?
         };
 
         Ok(stream)

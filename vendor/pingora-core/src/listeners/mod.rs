@@ -321,7 +321,10 @@ impl UninitializedStream {
                 callback.process(&mut self.l4).await?;
             }
 
-            let tls_stream = tls.tls_handshake(self.l4).await?;
+            // mcpgate patch: the TLS handshake's state (about 7 KB) lives in its own allocation
+            // for the handshake only. Inline, it sized this future, and with it the task of every
+            // connection (8.8 KB each, plaintext included) for the connection's whole life.
+            let tls_stream = Box::pin(tls.tls_handshake(self.l4)).await?;
             Ok(Box::new(tls_stream))
         } else {
             Ok(Box::new(self.l4))

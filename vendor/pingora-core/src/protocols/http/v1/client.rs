@@ -313,7 +313,10 @@ impl HttpSession {
                             return self.fail_response_header_read(e);
                         }
 
-                        let buf = std::mem::take(&mut self.response_header_read_buf).freeze();
+                        // mcpgate patch: a small head (and the start of the body read with
+                        // it, which preread_body points into) does not pin the read buffer.
+                        let buf =
+                            freeze_head_buf(std::mem::take(&mut self.response_header_read_buf));
 
                         for header in header_refs {
                             let header_name = header.get_name_bytes(&buf);

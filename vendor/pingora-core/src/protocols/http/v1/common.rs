@@ -14,6 +14,7 @@
 
 //! Common functions and constants
 
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue};
 use log::{debug, warn};
 use pingora_error::{Error, ErrorType::*, Result};
@@ -35,6 +36,23 @@ pub const CRLF: &[u8; 2] = b"\r\n";
 /// The empty line that terminates a message's header section.
 pub(super) const HEADER_SECTION_END: &[u8; 4] = b"\r\n\r\n";
 pub const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
+
+/// mcpgate patch: freeze the buffer a message head was parsed from, into a buffer of exactly its
+/// length when it fills at most half of its allocation.
+///
+/// The parsed header values are slices of this buffer and keep it alive as long as the message
+/// lives, which for a streamed answer (SSE) is hours: a 300-byte head pinned the whole 4 KiB read
+/// buffer. The copy costs at most half of what it frees. Offsets into the buffer are unchanged
+/// (the copy holds the same bytes from index 0), so references recorded before the copy stay
+/// valid. A buffer whose tail was already split off for a body or a pipelined request has that
+/// tail's allocation still in use and a capacity equal to its length: it is frozen as is.
+pub(super) fn freeze_head_buf(buf: BytesMut) -> Bytes {
+    if buf.len() <= buf.capacity() / 2 {
+        Bytes::copy_from_slice(&buf)
+    } else {
+        buf.freeze()
+    }
+}
 
 pub(super) enum HeaderParseState {
     Complete(usize),
@@ -650,5 +668,51 @@ mod test {
             headers.append(TRANSFER_ENCODING, (*value).try_into().unwrap());
         }
         assert_eq!(is_chunked_encoding_from_headers(&headers), expected);
+    }
+}
+
+/// mcpgate patch: tests of [`freeze_head_buf`].
+#[cfg(test)]
+mod freeze_head_buf_tests {
+    use super::*;
+    use bytes::BufMut;
+
+    const HEAD: &[u8] = b"GET /sse HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    fn buf_with(capacity: usize, bytes: &[u8]) -> BytesMut {
+        let mut buf = BytesMut::with_capacity(capacity);
+        buf.put_slice(bytes);
+        buf
+    }
+
+    #[test]
+    fn a_small_head_is_copied_out_of_its_read_buffer() {
+        let buf = buf_with(INIT_HEADER_BUF_SIZE, HEAD);
+        let read_buf = buf.as_ptr();
+        let frozen = freeze_head_buf(buf);
+        assert_eq!(&frozen[..], HEAD);
+        assert_ne!(frozen.as_ptr(), read_buf);
+    }
+
+    #[test]
+    fn a_head_filling_most_of_its_buffer_is_kept_in_place() {
+        let bytes = vec![b'a'; INIT_HEADER_BUF_SIZE / 2 + 1];
+        let buf = buf_with(INIT_HEADER_BUF_SIZE, &bytes);
+        let read_buf = buf.as_ptr();
+        let frozen = freeze_head_buf(buf);
+        assert_eq!(&frozen[..], &bytes[..]);
+        assert_eq!(frozen.as_ptr(), read_buf);
+    }
+
+    #[test]
+    fn a_head_whose_tail_was_split_off_is_kept_in_place() {
+        let mut buf = buf_with(INIT_HEADER_BUF_SIZE, HEAD);
+        buf.put_slice(b"body");
+        let body = buf.split_off(HEAD.len());
+        let read_buf = buf.as_ptr();
+        let frozen = freeze_head_buf(buf);
+        assert_eq!(&frozen[..], HEAD);
+        assert_eq!(&body[..], b"body");
+        assert_eq!(frozen.as_ptr(), read_buf);
     }
 }

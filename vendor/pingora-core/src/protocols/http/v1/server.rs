@@ -425,7 +425,8 @@ impl HttpSession {
                             }
                             rest
                         };
-                        let buf = buf.freeze();
+                        // mcpgate patch: a small head does not pin the whole read buffer.
+                        let buf = freeze_head_buf(buf);
 
                         for header in header_refs {
                             let header_name = header.get_name_bytes(&buf);
