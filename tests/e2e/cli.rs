@@ -91,7 +91,10 @@ fn an_unknown_request_path_stops_the_gateway_at_start_up() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "{stderr}");
-    assert!(stderr.contains("MCPGATE_REQUEST_PATH=\"genral\""), "{stderr}");
+    assert!(
+        stderr.contains("MCPGATE_REQUEST_PATH=\"genral\""),
+        "{stderr}"
+    );
 }
 
 #[test]

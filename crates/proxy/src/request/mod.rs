@@ -127,11 +127,7 @@ impl ProxyHttp for McpProxy {
         Box::default()
     }
 
-    async fn request_filter(
-        &self,
-        session: &mut HttpSession,
-        ctx: &mut Ctx,
-    ) -> Result<bool> {
+    async fn request_filter(&self, session: &mut HttpSession, ctx: &mut Ctx) -> Result<bool> {
         match self.request_phases(session, ctx).await {
             Ok(()) => match self.lean.as_ref().filter(|_| lean::eligible(session, ctx)) {
                 Some(lean) => {
