@@ -226,15 +226,18 @@ impl BodyReader {
         body_buf
     }
 
-    /// Grow the body buffer so it has room for `body_buf_size` bytes in total without discarding
-    /// what it already holds.
+    /// Grow the body buffer so it has room for `total` bytes in all without discarding what it
+    /// already holds.
     ///
     /// Used by the partial chunk head path, which must keep the bytes it has already buffered
-    /// while making room to read the rest of the head.
-    fn reserve_buf_for_io(&mut self) {
+    /// while making room to read the rest of the head. mcpgate patch: it asks for what one read
+    /// of the head needs (at most the 8 KiB chunk-extension limit, or the adaptive read size),
+    /// not the full `body_buf_size` (64 KiB) — a buffer keeps its capacity, so one chunk-size line
+    /// split across two reads pinned 64 KiB for the rest of an SSE stream.
+    fn reserve_buf_for_io(&mut self, total: usize) {
         let body_buf = self.body_buf.get_or_insert_default();
-        if body_buf.len() < self.body_buf_size {
-            body_buf.reserve(self.body_buf_size - body_buf.len());
+        if body_buf.len() < total {
+            body_buf.reserve(total - body_buf.len());
         }
     }
 
@@ -542,7 +545,13 @@ impl BodyReader {
                          * bounded and cheap, while split_off() would leave only
                          * capacity - partial_head_start of room behind it and force the reserve
                          * below to move the same bytes anyway (or reallocate) to fit the read. */
-                        self.reserve_buf_for_io();
+                        // mcpgate patch: room for the head so far and one read — adaptive, but
+                        // large enough to reach the chunk-extension limit in one go, as before.
+                        let read_size = self
+                            .io_read_size()
+                            .max((PARTIAL_CHUNK_HEAD_LIMIT + 1).saturating_sub(expecting_from_io))
+                            .min(self.body_buf_size - expecting_from_io);
+                        self.reserve_buf_for_io(expecting_from_io + read_size);
                         let body_buf = self
                             .body_buf
                             .as_mut()
@@ -558,10 +567,11 @@ impl BodyReader {
                             .body_state
                             .partial_chunk_head(expecting_from_io, expecting_from_io);
                         let new_bytes = stream
-                            .take((self.body_buf_size - expecting_from_io) as u64)
+                            .take(read_size as u64)
                             .read_buf(body_buf)
                             .await
                             .or_err(ReadError, "when reading body")?;
+                        self.note_read(read_size, new_bytes);
                         if new_bytes == 0 {
                             self.body_state = self.body_state.done(0);
                             return Error::e_explain(
@@ -2712,6 +2722,27 @@ mod tests {
         assert_eq!(res, BufRef::new(0, 0));
         assert_eq!(body_reader.body_state, ParseState::Chunked(0, 0, 2, 2));
         let _res = body_reader.read_body(&mut mock_io).await.unwrap().unwrap();
+    }
+
+    /// mcpgate patch: a chunk-size line split across two reads grows the buffer by one adaptive
+    /// read, not to the full 64 KiB (a buffer keeps its capacity for the rest of the stream).
+    #[tokio::test]
+    async fn partial_chunk_head_does_not_reserve_the_full_buffer() {
+        init_log();
+        let mut mock_io = Builder::new()
+            .read(b"5\r\nhello\r\n1")
+            .read(b"0\r\n0123456789abcdef\r\n")
+            .read(b"0\r\n\r\n")
+            .build();
+        let mut body_reader = BodyReader::new(false);
+        body_reader.init_chunked(b"");
+        let mut body = Vec::new();
+        while let Some(part) = body_reader.read_body(&mut mock_io).await.unwrap() {
+            body.extend_from_slice(body_reader.get_body(&part));
+            let capacity = body_reader.body_buf.as_ref().map_or(0, |b| b.capacity());
+            assert!(capacity < BODY_BUFFER_SIZE, "capacity {capacity}");
+        }
+        assert_eq!(body, b"hello0123456789abcdef");
     }
 
     #[tokio::test(start_paused = true)]
