@@ -183,6 +183,13 @@ async fn metrics_move_for_calls_refusals_caches_and_keys() {
         moved(r#"mcpgate_upstream_duration_seconds_count{route="main"}"#),
         2.0
     );
+    // Both accepted calls took the lean path (none with MCPGATE_REQUEST_PATH=general, the suite's
+    // second run); the refused ones never reached an upstream path at all.
+    let lean = match std::env::var("MCPGATE_REQUEST_PATH").as_deref() {
+        Ok("general") => 0.0,
+        _ => 2.0,
+    };
+    assert_eq!(moved("mcpgate_lean_path_requests_total"), lean, "{after}");
     // One JWT verified, then remembered for the next two requests.
     assert_eq!(
         moved(r#"mcpgate_token_cache_lookups_total{cache="jwt",result="miss"}"#),

@@ -5,8 +5,8 @@
 use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, Histogram, HistogramVec,
-    IntCounter, IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
 };
 
 use crate::telemetry::metrics::OBS;
@@ -26,6 +26,7 @@ pub struct Metrics {
     pub rate_limit_decisions: IntCounterVec,
     pub sessions_started: IntCounterVec,
     pub login_events: IntCounterVec,
+    pub lean_requests: IntCounter,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -104,6 +105,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["event"]
     )
     .expect("register mcpgate_login_events_total"),
+    lean_requests: register_int_counter!(
+        "mcpgate_lean_path_requests_total",
+        "Requests forwarded on the lean path (small judged POSTs); the rest take pingora's general loop."
+    )
+    .expect("register mcpgate_lean_path_requests_total"),
 }
 });
 

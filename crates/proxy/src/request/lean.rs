@@ -62,6 +62,7 @@ impl Lean {
         let Some(body) = session.as_ref().get_retry_buffer() else {
             return Error::e_explain(ErrorType::InternalError, "lean path without its body");
         };
+        crate::metrics::METRICS.lean_requests.inc();
         let peer = forward::choose_peer(ctx)?;
         // A failed connection carries no peer context, as on the general loop.
         let (mut upstream, _reused) =
