@@ -517,16 +517,18 @@ async fn refresh(gw: &Gw, refresh_token: &str) -> (u16, Value) {
     .await
 }
 
-/// Calls `tool` through the gateway with `access`; the HTTP status.
-async fn call_tool(gw: &Gw, access: &str, tool: &str) -> u16 {
+/// A `tools/call` of `tool` through the gateway with `access`, sent by `c`.
+fn tool_call(c: &reqwest::Client, gw: &Gw, access: &str, tool: &str) -> reqwest::RequestBuilder {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": tool, "arguments": {"name": "x"}}});
-    let r = common::mcp_post(&client(), &gw.url("/mcp"), &body)
+    common::mcp_post(c, &gw.url("/mcp"), &body)
         .bearer_auth(access)
         .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
+}
+
+/// Calls `tool` through the gateway with `access`; the HTTP status.
+async fn call_tool(gw: &Gw, access: &str, tool: &str) -> u16 {
+    let r = tool_call(&client(), gw, access, tool).send().await.unwrap();
     r.status().as_u16()
 }
 
@@ -925,11 +927,8 @@ async fn the_front_door_answers_over_http2() {
     .unwrap();
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.unwrap();
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "create_item", "arguments": {"name": "x"}}});
-    let call = common::mcp_post(&h2, &d.gw.url("/mcp"), &body)
-        .bearer_auth(second["access_token"].as_str().unwrap())
-        .header("mcp-protocol-version", "2025-06-18")
+    let access = second["access_token"].as_str().unwrap();
+    let call = tool_call(&h2, &d.gw, access, "create_item")
         .send()
         .await
         .unwrap();
@@ -952,10 +951,7 @@ async fn a_restart_with_the_memory_store_ends_every_earlier_login() {
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(call_tool(&d.gw, &access, "create_item").await, 200);
     d.gw.restart().await;
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "create_item", "arguments": {"name": "x"}}});
-    let refused = common::mcp_post(&client(), &d.gw.url("/mcp"), &body)
-        .bearer_auth(&access)
+    let refused = tool_call(&client(), &d.gw, &access, "create_item")
         .send()
         .await
         .unwrap();
