@@ -732,3 +732,117 @@ async fn logs_to_a_file_are_plain_text_with_round_durations() {
         assert!(decimals <= 3, "duration_ms={number}");
     }
 }
+
+/// An upstream that takes one request and never answers: it says when the whole request has
+/// arrived, then when the gateway closes the connection.
+async fn silent_upstream() -> (
+    String,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Receiver<()>,
+) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The request body is one JSON object: it has arrived when the bytes end with its brace.
+        while !seen.ends_with(b"}") {
+            match conn.read(&mut buf).await {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => return,
+            }
+        }
+        let _ = arrived_tx.send(());
+        // Never answer; a read of 0 bytes (or an error) is the gateway letting go.
+        while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+        let _ = closed_tx.send(());
+    });
+    (url, arrived, closed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_hangs_up_while_waiting_frees_the_upstream_connection() {
+    let (url, arrived, closed) = silent_upstream().await;
+    let mut gw = Gw::start(&config(&silent_route(&url), ""));
+    gw.ready().await;
+    let body = jsonrpc(1, "tools/call", json!({"name": "echo", "arguments": {}})).to_string();
+    let request = format!(
+        "POST /silent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", gw.port))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut client, request.as_bytes())
+        .await
+        .unwrap();
+    wait_for(arrived, "the request reaches the upstream").await;
+    drop(client);
+    expect_let_go(&gw, closed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_that_resets_its_stream_frees_the_upstream_connection() {
+    let (url, arrived, closed) = silent_upstream().await;
+    let mut gw = Gw::start(&config(&silent_route(&url), "    h2c: true\n"));
+    gw.ready().await;
+    // The connection stays open; only the stream is reset (RST_STREAM) when the call is dropped.
+    let c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let call = mcp_post(
+        &c,
+        &gw.url("/silent"),
+        &jsonrpc(1, "tools/call", json!({"name": "echo", "arguments": {}})),
+    )
+    .send();
+    let waiting = tokio::spawn(call);
+    wait_for(arrived, "the request reaches the upstream").await;
+    waiting.abort();
+    expect_let_go(&gw, closed).await;
+    drop(c);
+}
+
+/// An open route to `url` whose request timeout is far longer than the tests wait: without
+/// watching the client, the gateway would hold the upstream until then.
+fn silent_route(url: &str) -> String {
+    open_route(
+        "silent",
+        "/silent",
+        url,
+        "      timeouts: { request: 120s }\n",
+    )
+}
+
+async fn wait_for(signal: tokio::sync::oneshot::Receiver<()>, what: &str) {
+    tokio::time::timeout(Duration::from_secs(30), signal)
+        .await
+        .unwrap_or_else(|_| panic!("{what}"))
+        .unwrap();
+}
+
+/// The gateway closes its upstream connection because the client left, and counts the request
+/// without a status (nobody was left to answer), not as an upstream failure.
+async fn expect_let_go(gw: &Gw, closed: tokio::sync::oneshot::Receiver<()>) {
+    wait_for(
+        closed,
+        "the gateway lets go of the upstream when its client leaves, not at the timeout",
+    )
+    .await;
+    let series = r#"mcpgate_requests_total{route="silent",status="0"}"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.counter(series).await != 1 {
+        assert!(Instant::now() < deadline, "{series} stays at 0");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = gw.metrics().await;
+    assert!(
+        !metrics.contains(r#"reason="upstream_"#),
+        "a client leaving is not an upstream failure:\n{metrics}"
+    );
+}
