@@ -128,7 +128,10 @@ pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, Auth
 /// Does any of the token's audiences name `resource` or one of the issuer's extra audiences?
 /// A single trailing `/` is not significant (`https://x/mcp` = `https://x/mcp/`).
 pub(crate) fn audience_accepted(token_aud: &[String], resource: &str, extra: &[String]) -> bool {
-    let norm = |s: &str| s.strip_suffix('/').unwrap_or(s).to_owned();
+    // Borrowed slices, not owned copies: this runs on every request, cached tokens included.
+    fn norm(s: &str) -> &str {
+        s.strip_suffix('/').unwrap_or(s)
+    }
     let resource = norm(resource);
     token_aud.iter().any(|a| {
         let a = norm(a);
