@@ -127,6 +127,11 @@ impl ProxyHttp for McpProxy {
         Box::default()
     }
 
+    /// No downstream modules. pingora's default adds its response-compression module switched
+    /// off, which still costs every request an allocation and a call per response piece; the
+    /// gateway never compresses (an encoded answer it cannot filter is refused instead).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     async fn request_filter(&self, session: &mut HttpSession, ctx: &mut Ctx) -> Result<bool> {
         match self.request_phases(session, ctx).await {
             Ok(()) => match self.lean.as_ref().filter(|_| lean::eligible(session, ctx)) {
