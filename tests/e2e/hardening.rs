@@ -1048,3 +1048,41 @@ routes:
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The upstream gets one exact head, whichever request path serves the call (the suite runs on
+/// both): the headers that may cross and those the gateway sets, every name in one case
+/// (RFC 9110 §5.1 makes case meaningless; HAProxy and Envoy normalise it too), however the client
+/// spelt them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_sees_one_canonical_head_however_the_client_spelt_it() {
+    let s = setup(scripts(vec![("/up", ok_result())]), "").await;
+    let body = jsonrpc(1, "tools/call", json!({"name": "echo", "arguments": {}})).to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhOsT: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\ncontent-TYPE: application/json\r\nACCEPT: application/json, text/event-stream\r\nX-Custom-Thing: kept\r\nX-Tenant: other\r\nAccept-Encoding: gzip\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        port = s.gw.port,
+        token = s.token(),
+        len = body.len(),
+    );
+    let (status, text) = raw_http(
+        std::net::SocketAddr::from(([127, 0, 0, 1], s.gw.port)),
+        &request,
+    );
+    assert_eq!(status, 200, "{text}");
+    let heads = s.up.heads();
+    assert_eq!(heads.len(), 1);
+    let mut lines: Vec<&str> = heads[0].lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.remove(0), "POST /up HTTP/1.1");
+    lines.sort_unstable();
+    // pingora's title case where it has one for the name, lower case otherwise.
+    let expected = [
+        format!("Content-Length: {}", body.len()),
+        "Content-Type: application/json".to_string(),
+        format!("Host: 127.0.0.1:{}", s.up.port),
+        "accept: application/json, text/event-stream".to_string(),
+        "x-custom-thing: kept".to_string(),
+        "x-forwarded-for: 127.0.0.1".to_string(),
+        format!("x-forwarded-host: 127.0.0.1:{}", s.gw.port),
+        "x-forwarded-proto: http".to_string(),
+    ];
+    assert_eq!(lines, expected);
+}

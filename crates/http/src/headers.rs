@@ -213,17 +213,6 @@ const STRIPPED_FIRST_BYTES: [bool; 256] = {
     table
 };
 
-/// Edits the request header sent upstream; the HTTP engine implements it over its own header type.
-pub trait HeaderEdit {
-    /// The headers as they stand.
-    fn map(&self) -> &HeaderMap;
-    fn remove(&mut self, name: &HeaderName);
-    /// Set a header the gateway owns (a fixed, lower-case name).
-    fn set_static(&mut self, name: &'static str, value: HeaderValue) -> Result<(), InvalidHeader>;
-    /// Set a header named by configuration.
-    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), InvalidHeader>;
-}
-
 /// A header value the gateway could not send (not a valid field value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("header {0} has a value that cannot be sent")]
@@ -250,12 +239,15 @@ pub struct UpstreamHeaders<'a> {
 /// (hop-by-hop and `Connection`-listed names, credentials, spoofable forwarding and identity
 /// headers, `Accept-Encoding` so answers stay inspectable), set `Host`, `X-Forwarded-*` and the
 /// configured headers, drop `Expect` once the body is read, then set the caller's identity.
-pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<(), InvalidHeader> {
-    let listed = listed_names(h.map());
+///
+/// It edits a plain `HeaderMap`, not the engine's case-preserving header: names the gateway sets
+/// are constants inserted without being parsed again, into one map instead of two (issue 16,
+/// callgrind: 9.0k → 4.9k instructions per request).
+pub fn prepare_upstream(h: &mut HeaderMap, up: UpstreamHeaders) -> Result<(), InvalidHeader> {
+    let listed = listed_names(h);
     // One pass over the headers the request has: removing a name that is not there still costs
-    // a lookup in both of the engine's maps.
+    // a lookup.
     let doomed: Vec<HeaderName> = h
-        .map()
         .keys()
         .filter(|k| {
             strip_toward_upstream(k.as_str())
@@ -269,34 +261,38 @@ pub fn prepare_upstream(h: &mut impl HeaderEdit, up: UpstreamHeaders) -> Result<
     for name in &doomed {
         h.remove(name);
     }
-    h.set_static("host", up.authority.clone())?;
+    h.insert(header::HOST, up.authority.clone());
     let fwd = up.forwarded;
     if let Some(chain) = fwd.for_chain {
-        h.set_static("x-forwarded-for", value("x-forwarded-for", chain)?)?;
+        h.insert(X_FORWARDED_FOR, value(&X_FORWARDED_FOR, chain)?);
     }
-    h.set_static("x-forwarded-proto", HeaderValue::from_static(fwd.proto))?;
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(fwd.proto));
     if let Some(host) = fwd.host {
-        h.set_static("x-forwarded-host", value("x-forwarded-host", host)?)?;
+        h.insert(X_FORWARDED_HOST, value(&X_FORWARDED_HOST, host)?);
     }
     for (name, v) in up.configured {
-        h.set(name, v.clone())?;
+        h.insert(name, v.clone());
     }
-    if up.body_read && h.map().contains_key(header::EXPECT) {
+    if up.body_read {
         // The gateway already answered `100 Continue` and holds the whole body.
-        h.remove(&header::EXPECT);
+        h.remove(header::EXPECT);
     }
     // Client-sent copies of identity headers are never trusted, whatever their names.
     for name in up.identity_names {
         h.remove(name);
     }
     for (name, v) in up.identity {
-        h.set(&name, v)?;
+        h.insert(name, v);
     }
     Ok(())
 }
 
-fn value(name: &str, v: String) -> Result<HeaderValue, InvalidHeader> {
-    HeaderValue::try_from(v).map_err(|_| InvalidHeader(name.to_owned()))
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+fn value(name: &HeaderName, v: String) -> Result<HeaderValue, InvalidHeader> {
+    HeaderValue::try_from(v).map_err(|_| InvalidHeader(name.to_string()))
 }
 
 #[cfg(test)]
@@ -393,27 +389,6 @@ mod tests {
             "Accept",
         ] {
             assert!(!strip_toward_upstream(h), "{h}");
-        }
-    }
-
-    impl HeaderEdit for HeaderMap {
-        fn map(&self) -> &HeaderMap {
-            self
-        }
-        fn remove(&mut self, name: &HeaderName) {
-            HeaderMap::remove(self, name);
-        }
-        fn set_static(
-            &mut self,
-            name: &'static str,
-            value: HeaderValue,
-        ) -> Result<(), InvalidHeader> {
-            self.insert(HeaderName::from_static(name), value);
-            Ok(())
-        }
-        fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), InvalidHeader> {
-            self.insert(name.clone(), value);
-            Ok(())
         }
     }
 

@@ -1,9 +1,10 @@
 //! Toward the upstream: which address to connect to, with which timeouts, and the request header
 //! the upstream gets (prepared by `mcpgate_http::headers::prepare_upstream`).
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
 use mcpgate_http::forwarded::{forwarded, ForwardedInput};
-use mcpgate_http::headers::{prepare_upstream, HeaderEdit, InvalidHeader, UpstreamHeaders};
+use mcpgate_http::headers::{prepare_upstream, UpstreamHeaders};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session as HttpSession;
 use pingora::upstreams::peer::HttpPeer;
@@ -31,32 +32,34 @@ pub fn choose_peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     Ok(peer)
 }
 
-/// The request the upstream gets, on either path (`upstream_request_filter`, `lean`): rewritten,
-/// and its upstream span started.
-pub fn toward_upstream(
-    session: &HttpSession,
-    upstream_request: &mut RequestHeader,
-    ctx: &mut RequestCtx,
-) -> Result<()> {
-    prepare_request(session, upstream_request, ctx)?;
-    crate::telemetry::upstream_request(ctx, upstream_request);
-    Ok(())
+/// The request the upstream gets, on either path (`upstream_request_filter`, `lean`): built from
+/// the client's request (its method; the route's upstream URI; only the headers that may cross,
+/// and those the gateway vouches for), with its upstream span started.
+///
+/// Built as plain `http` parts, not edited in pingora's case-preserving header: one header map
+/// instead of two, and names the gateway sets inserted without being parsed again. The upstream
+/// therefore sees header names in canonical case (`Content-Type`, and lower case for names
+/// without a canonical form, `mcp-session-id`), as HTTP/2 and HTTP/3 always do and as HAProxy
+/// and Envoy send HTTP/1.1; names are case-insensitive (RFC 9110 §5.1).
+pub fn upstream_request(session: &HttpSession, ctx: &mut RequestCtx) -> Result<RequestHeader> {
+    let mut parts = session.req_header().as_owned_parts();
+    prepare_request(session, &mut parts, ctx)?;
+    let mut req = RequestHeader::from(parts);
+    crate::telemetry::upstream_request(ctx, &mut req);
+    Ok(req)
 }
 
 /// Rewrite the URI and headers of the request the upstream gets.
-fn prepare_request(
-    session: &HttpSession,
-    upstream_request: &mut RequestHeader,
-    ctx: &RequestCtx,
-) -> Result<()> {
+fn prepare_request(session: &HttpSession, parts: &mut Parts, ctx: &RequestCtx) -> Result<()> {
     let Some(route) = ctx.route() else {
         return Error::e_explain(ErrorType::InternalError, "no route selected");
     };
-    let uri: http::Uri = ctx
+    parts.uri = ctx
         .upstream_uri
         .parse()
         .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream uri"))?;
-    upstream_request.set_uri(uri);
+    // Whatever the client spoke, the upstream is spoken to in HTTP/1.1.
+    parts.version = http::Version::HTTP_11;
 
     let original = session.req_header();
     let fwd = forwarded(ForwardedInput {
@@ -82,43 +85,18 @@ fn prepare_request(
         // The gateway reads every POST body itself and answered any `Expect` already.
         body_read: matches!(ctx.body, BodyState::ReadEarly | BodyState::Held(_)),
     };
-    prepare_upstream(&mut EditRequest(upstream_request), plan)
+    prepare_upstream(&mut parts.headers, plan)
         .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
-    unseal_session_id(upstream_request, ctx)
+    unseal_session_id(&mut parts.headers, ctx)
 }
 
 /// The upstream knows its session by its own id, never by the sealed one the client holds.
-fn unseal_session_id(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+fn unseal_session_id(headers: &mut HeaderMap, ctx: &RequestCtx) -> Result<()> {
     let Some(id) = &ctx.upstream_session_id else {
         return Ok(());
     };
-    upstream_request
-        .insert_header("mcp-session-id", id.as_str())
-        .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream session id"))
-}
-
-/// pingora's request header, edited through its own methods so its case-preserving name map
-/// stays in step with the header map.
-struct EditRequest<'a>(&'a mut RequestHeader);
-
-impl HeaderEdit for EditRequest<'_> {
-    fn map(&self) -> &HeaderMap {
-        &self.0.headers
-    }
-
-    fn remove(&mut self, name: &HeaderName) {
-        self.0.remove_header(name);
-    }
-
-    fn set_static(&mut self, name: &'static str, value: HeaderValue) -> Result<(), InvalidHeader> {
-        self.0
-            .insert_header(name, value)
-            .map_err(|_| InvalidHeader(name.to_owned()))
-    }
-
-    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), InvalidHeader> {
-        self.0
-            .insert_header(name, value)
-            .map_err(|_| InvalidHeader(name.to_string()))
-    }
+    let id = HeaderValue::from_str(id)
+        .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream session id"))?;
+    headers.insert(names::MCP_SESSION_ID, id);
+    Ok(())
 }

@@ -136,14 +136,12 @@ impl Exchange<'_> {
             .snapshot
             .as_ref()
             .map_or(u64::MAX, |s| s.limits.max_request_body);
-        let mut req = Box::new(self.session.req_header().clone());
-        req.set_version(http::Version::HTTP_11);
         let prepared = body::count(self.ctx, Some(&body), limit)
-            .and_then(|()| forward::toward_upstream(self.session, &mut req, self.ctx));
+            .and_then(|()| forward::upstream_request(self.session, self.ctx));
         // Nothing was written yet: the connection is still as good as it was.
-        prepared.map_err(SendError::before_writing)?;
+        let req = prepared.map_err(SendError::before_writing)?;
         self.upstream
-            .write_request_header(req)
+            .write_request_header(Box::new(req))
             .await
             .map_err(|e| SendError::after_writing(e.into_up()))?;
         let written = match self.upstream.write_body(&body).await {

@@ -179,7 +179,8 @@ impl ProxyHttp for McpProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        forward::toward_upstream(session, upstream_request, ctx)
+        *upstream_request = forward::upstream_request(session, ctx)?;
+        Ok(())
     }
 
     async fn response_filter(
