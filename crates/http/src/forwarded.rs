@@ -29,7 +29,7 @@ pub struct Forwarded {
 
 pub fn forwarded(input: ForwardedInput<'_>) -> Forwarded {
     let own_proto = if input.tls { "https" } else { "http" };
-    let peer = input.peer_ip.map(|ip| ip.to_string());
+    let peer = input.peer_ip.map(peer_text);
     if !input.peer_trusted {
         return Forwarded {
             for_chain: peer,
@@ -62,9 +62,43 @@ pub fn forwarded(input: ForwardedInput<'_>) -> Forwarded {
     }
 }
 
+/// The peer address as `X-Forwarded-For` carries it. IPv4 octet by octet: `Ipv4Addr`'s `Display`
+/// goes through the formatting machinery, about 1k instructions on every request (callgrind).
+fn peer_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_text_writes_addresses_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.100.255",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(peer_text(ip), ip.to_string());
+        }
+    }
 
     fn input<'a>(trusted: bool) -> ForwardedInput<'a> {
         ForwardedInput {
