@@ -66,7 +66,10 @@ fn check(msg: &Message, value: &Value, method: Option<&str>, name: Option<&str>)
         if let Some(n) = name {
             // 2026-07-28: a header passes when its decoded value is the body's.
             let decoded = decode_header_value(n.trim()).expect("a passing Mcp-Name decodes");
-            assert_eq!(msg.target.as_ref().map(Target::name), Some(decoded.as_ref()));
+            assert_eq!(
+                msg.target.as_ref().map(Target::name),
+                Some(decoded.as_ref())
+            );
         }
     }
     // What a conforming client sends for the body's own values always passes.
@@ -86,7 +89,10 @@ fn client_encoding(value: &str) -> String {
         value.to_owned()
     } else {
         use base64::Engine;
-        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
     }
 }
 
@@ -100,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
         max_depth: 3,
         ..Limits::default()
     };
-    assert_eq!(parse_body(body, shallow), reference::parse_body(body, shallow));
+    assert_eq!(
+        parse_body(body, shallow),
+        reference::parse_body(body, shallow)
+    );
     let limits = Limits::default();
     let classified = parse_body(body, limits);
     assert_eq!(classified, reference::parse_body(body, limits));
