@@ -380,7 +380,8 @@ async fn size_limits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_and_hanging_upstreams_get_502_and_504() {
     // Refused: nothing listens on this port.
-    let dead = format!("http://127.0.0.1:{}/mcp", free_port());
+    let (_refusing, dead_port) = refusing_port();
+    let dead = format!("http://127.0.0.1:{dead_port}/mcp");
     // Hanging: accepts connections, never answers.
     let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hang_url = format!("http://{}/mcp", hang.local_addr().unwrap());

@@ -361,7 +361,8 @@ fn check_refuses_a_log_level_that_would_silence_the_gateway() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reload_adding_an_unreachable_issuer_keeps_the_gateway_ready() {
     let mut s = stack(|issuer, up| authenticated(issuer, up, "30s", &["/mcp"])).await;
-    let dead_jwks = format!("http://127.0.0.1:{}/jwks", free_port());
+    let (_refusing, dead_port) = refusing_port();
+    let dead_jwks = format!("http://127.0.0.1:{dead_port}/jwks");
     let yaml = authenticated(&s.issuer, &s.up, "30s", &["/mcp"]).replace(
         "routes:\n",
         &format!(
