@@ -169,11 +169,12 @@ impl Reloader {
     }
 
     async fn reload(&mut self, trigger: Trigger) {
+        // The counter moves last: whoever sees a reload counted (a scrape, a test) also finds
+        // its log lines and its status-page entry already written.
         match self.try_reload().await {
             Ok((digest, renewed)) => {
                 record_success(digest);
                 record_attempt(Ok(digest));
-                METRICS.config_reloads.with_label_values(&["success"]).inc();
                 tracing::info!(
                     ?trigger,
                     config_hash = %digest.short_hex(),
@@ -181,14 +182,15 @@ impl Reloader {
                     renewed_issuers = ?renewed,
                     "configuration reloaded"
                 );
+                METRICS.config_reloads.with_label_values(&["success"]).inc();
             }
             Err(refusal) => {
+                log_refusal(trigger, &refusal);
+                record_attempt(Err(refusal.summary()));
                 METRICS
                     .config_reloads
                     .with_label_values(&[refusal.reason()])
                     .inc();
-                log_refusal(trigger, &refusal);
-                record_attempt(Err(refusal.summary()));
             }
         }
     }
