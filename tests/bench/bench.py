@@ -545,7 +545,7 @@ def run_target_rounds(ports: Ports) -> list[dict]:
         for key in keys:
             v = variant(key)
             target, tokens = url(ports, H1, v), token_file(v)
-            wrk(target, 16, 1, tokens)
+            warm_up(H1, target, 16, tokens)
             row[key] = with_cpu(v.server, H1, lambda: wrk(target, 16, TARGET_RUN, tokens))
         results.append({"variant": "target-round", "round": n + 1,
                         **{k: {"rps": r["rps"], "cpu_us": r["cpu_us"], "errors": r["errors"]} for k, r in row.items()},

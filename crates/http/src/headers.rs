@@ -287,9 +287,10 @@ pub fn prepare_upstream(h: &mut HeaderMap, up: UpstreamHeaders) -> Result<(), In
     Ok(())
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The forwarding headers the gateway sets (and reads from trusted proxies).
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 fn value(name: &HeaderName, v: String) -> Result<HeaderValue, InvalidHeader> {
     HeaderValue::try_from(v).map_err(|_| InvalidHeader(name.to_string()))
